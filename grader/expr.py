@@ -133,6 +133,7 @@ class _Compiler:
 
     def call(self, node: ast.Call, depth: int) -> int:
         if not isinstance(node.func, ast.Name):
+            self.compile(node.func, depth + 1)  # reports '.__class__', lambdas etc. by name first
             raise self.fail("only registered functions can be called, e.g. 'sigmoid(x)'", node.func)
         fn = self.function(node.func.id, node.func)
         if fn is None:
@@ -220,6 +221,8 @@ def _unbroadcast(g: np.ndarray, shape: tuple) -> np.ndarray:
 
 def _matmul_grad(a: np.ndarray, b: np.ndarray, g: np.ndarray, *, first: bool) -> np.ndarray:
     """dL/da (first) or dL/db for a @ b given g = dL/d(a @ b); 1-d operands as numpy treats them."""
+    if a.ndim == 1 and b.ndim == 1:  # a dot product
+        return g * b if first else g * a
     a2 = a[None, :] if a.ndim == 1 else a
     b2 = b[:, None] if b.ndim == 1 else b
     g2 = np.expand_dims(g, -2) if a.ndim == 1 else g
