@@ -1,0 +1,1 @@
+"""The bundled exercise bank (package data, installed as `grader.bank`)."""

@@ -1,0 +1,105 @@
+"""Turning a student's answer into float64 data and comparing it with the reference (DESIGN.md rule).
+
+Numbers are computed into a structured `Comparison`, then rendered; nothing parses numpy's text.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from grader.exercise import Tolerance
+from grader.transport import Opaque
+
+
+class AnswerError(ValueError):
+    """The answer is not numeric data at all (None, a string, an object): an error, not a mismatch."""
+
+
+def _looks_numeric(value: Any) -> bool:
+    if isinstance(value, (float, complex, np.ndarray)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_looks_numeric(v) for v in value)
+    return False
+
+
+def to_array(value: Any) -> np.ndarray:
+    """A float64 array from decoded plain data (lists, tuples, float32, complex with zero imaginary
+    part are accepted); raises AnswerError with a student-facing message otherwise."""
+    if value is None:
+        raise AnswerError("returned None: did you forget a `return` statement?")
+    if isinstance(value, bool):
+        raise AnswerError(f"returned the boolean {value}, not numbers")
+    if isinstance(value, Opaque):
+        raise AnswerError(f"returned an object of type {value}; expected numbers (a numpy array of floats)")
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        raise AnswerError(f"returned the string {shown!r}, not numbers")
+    if not _looks_numeric(value):
+        raise AnswerError("returned a sequence that does not hold only numbers")
+    try:
+        array = np.array(value)
+    except ValueError:
+        raise AnswerError("returned nested sequences of unequal lengths (a ragged array)") from None
+    if array.dtype == object:
+        raise AnswerError("returned nested sequences of unequal lengths (a ragged array)")
+    if array.dtype == bool:
+        raise AnswerError("returned booleans, not numbers")
+    if np.iscomplexobj(array):
+        if np.any(array.imag != 0):
+            raise AnswerError("returned complex numbers with a non-zero imaginary part")
+        array = array.real
+    return array.astype(np.float64)
+
+
+@dataclass
+class Comparison:
+    passed: bool
+    reason: str = ""                      # "" | shape | nonfinite | values
+    message: str = ""
+    max_abs_error: float | None = None
+    max_rel_error: float | None = None
+    mismatched: int = 0
+    total: int = 0
+    worst: list[dict] = field(default_factory=list)   # {"index", "expected", "got"}
+
+    def to_dict(self) -> dict:
+        return {"max_abs_error": self.max_abs_error, "max_rel_error": self.max_rel_error,
+                "mismatched": self.mismatched, "total": self.total, "worst": self.worst}
+
+
+def _index(flat_index: int, shape: tuple) -> list[int]:
+    return [int(i) for i in np.unravel_index(flat_index, shape)] if shape else []
+
+
+def compare_arrays(expected: np.ndarray, got: np.ndarray, tolerance: Tolerance, worst: int = 3) -> Comparison:
+    """Exact shape, then |s - r| <= rtol*|r| + atol*S per element, S = max(1, max|r|)."""
+    if got.shape != expected.shape:
+        return Comparison(False, "shape", f"wrong shape: expected {expected.shape}, got {got.shape}")
+    total = expected.size
+    if total == 0:
+        return Comparison(True, total=0)
+    scale = max(1.0, float(np.max(np.abs(expected))))
+    diff = np.abs(got - expected)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        allowed = tolerance.rtol * np.abs(expected) + tolerance.atol * scale
+        bad = ~(diff <= allowed)                       # NaN anywhere counts as bad
+        rel = np.where(expected != 0, diff / np.abs(expected), np.where(diff == 0, 0.0, np.inf))
+    finite = np.isfinite(got)
+    mismatched = int(np.count_nonzero(bad))
+    max_abs = float(np.max(np.where(finite, diff, np.inf)))
+    max_rel = float(np.max(np.where(finite, rel, np.inf)))
+    if not mismatched:
+        return Comparison(True, total=total, max_abs_error=max_abs, max_rel_error=max_rel)
+    # worst first: non-finite answers, then by how far past the tolerance they are
+    with np.errstate(invalid="ignore", divide="ignore"):
+        excess = np.where(finite, diff / allowed, np.inf).ravel()
+    order = np.argsort(-np.nan_to_num(excess, nan=np.inf), kind="stable")[:worst]
+    worst_list = [{"index": _index(int(i), expected.shape), "expected": float(expected.ravel()[i]),
+                   "got": float(got.ravel()[i])} for i in order if bad.ravel()[i]]
+    reason = "nonfinite" if not np.all(finite) else "values"
+    what = "NaN or inf where the answer is finite" if reason == "nonfinite" else "values differ"
+    message = (f"{what}: mismatched elements {mismatched} / {total} ({100.0 * mismatched / total:.1f}%)")
+    return Comparison(False, reason, message, max_abs, max_rel, mismatched, total, worst_list)

@@ -1,0 +1,164 @@
+"""Grading one submission: cases from the kinds, a run in the sandbox, comparison in this process."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grader.compare import AnswerError, Comparison, to_array
+from grader.errors import GraderError, did_you_mean
+from grader.exercise import Case, Exercise, format_value
+from grader.feedback import exercise_feedback
+from grader.inputs import fresh_copy
+from grader.results import CheckResult, ExerciseResult, SubmissionReport
+from grader.sandbox.client import CallOutcome, CallSpec, ExerciseRun, Sandbox
+from grader.transport import encode_input
+
+
+@dataclass
+class Prepared:
+    exercise: Exercise
+    cases: list[Case]
+
+
+def exercise_rng(exercise: Exercise, seed: int | None = None, student: str | None = None) -> np.random.Generator:
+    """Random inputs depend on the exercise seed, the --seed option and, for variants, the student."""
+    parts = [exercise.seed]
+    if seed is not None:
+        parts.append(seed)
+    if student is not None:
+        parts += list(student.encode("utf-8"))
+    return np.random.default_rng(parts)
+
+
+def prepare(exercises: list[Exercise], plugins, seed: int | None = None) -> list[Prepared]:
+    """Cases and reference answers for every exercise (this process only, never a child)."""
+    return [Prepared(ex, plugins.kinds.get(ex.kind).build_cases(ex, plugins.functions, exercise_rng(ex, seed)))
+            for ex in exercises]
+
+
+def _exercise_run(item: Prepared, wall: float | None, memory: int | None) -> ExerciseRun:
+    calls = [CallSpec(case.entry, [encode_input(fresh_copy(arg)) for arg in case.args]) for case in item.cases]
+    return ExerciseRun(calls, item.exercise.limits.with_overrides(wall=wall, memory=memory))
+
+
+def grade_submission(path: str | Path, prepared: list[Prepared], plugins, sandbox: Sandbox, *,
+                     timeout: float | None = None, memory: int | None = None,
+                     display_name: str | None = None) -> SubmissionReport:
+    started = time.perf_counter()
+    name = display_name or str(path)
+    try:
+        source = Path(path).read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        problem = CallOutcome("error", error={"type": type(exc).__name__, "message": f"cannot read {name}: {exc}"})
+        results = [_settle(item, [problem] * len(item.cases), plugins, None, problem) for item in prepared]
+        return SubmissionReport(name, results, seconds=time.perf_counter() - started)
+    runs = [_exercise_run(item, timeout, memory) for item in prepared]
+    import_timeout = timeout or max([item.exercise.limits.wall for item in prepared] or [10.0])
+    outcome = sandbox.run(source, str(Path(path).resolve()), runs, import_timeout=import_timeout)
+    results = [_settle(item, outcomes, plugins, outcome.functions, outcome.import_problem)
+               for item, outcomes in zip(prepared, outcome.outcomes)]
+    return SubmissionReport(name, results, output=outcome.output, output_truncated=outcome.output_dropped,
+                            protections=outcome.protections, seconds=time.perf_counter() - started,
+                            functions=outcome.functions)
+
+
+def _settle(item: Prepared, outcomes: list[CallOutcome], plugins, functions: list[str] | None,
+            import_problem: CallOutcome | None) -> ExerciseResult:
+    exercise = item.exercise
+    checks = [_check(exercise, case, outcome, plugins, functions, import_problem)
+              for case, outcome in zip(item.cases, outcomes)]
+    passed = sum(check.status == "passed" for check in checks)
+    statuses = {check.status for check in checks}
+    status = ("passed" if statuses == {"passed"} else "timeout" if "timeout" in statuses
+              else "error" if "error" in statuses else "failed")
+    score = round(exercise.points * passed / len(checks), 6) if checks else 0.0
+    result = ExerciseResult(id=exercise.id, title=exercise.title, kind=exercise.kind, status=status,
+                            score=score, max_score=exercise.points, feedback="", checks=checks,
+                            entries=list(exercise.entries), hints=list(exercise.hints),
+                            visibility=exercise.visibility, path=exercise.path)
+    result.feedback = exercise_feedback(result)
+    return result
+
+
+def _error_message(outcome: CallOutcome, exercise: Exercise, import_problem: CallOutcome | None) -> str:
+    error = outcome.error or {}
+    kind, message = error.get("type", "error"), error.get("message", "")
+    if outcome is import_problem or (import_problem is not None and outcome.error == import_problem.error):
+        if kind in ("timeout", "crashed"):
+            return message
+        return f"the file could not be imported: {kind}: {message}"
+    if outcome.status in ("timeout", "crashed"):
+        return message
+    if kind == "MemoryError":
+        return (f"memory limit exceeded ({exercise.limits.memory // (1024 * 1024)} MiB): "
+                f"MemoryError {message}".rstrip())
+    if kind in ("SystemExit", "KeyboardInterrupt"):
+        return f"your code raised {kind} ({message or 'sys.exit()'}); return a value instead of exiting"
+    return f"raised {kind}: {message}" if message else f"raised {kind}"
+
+
+def _check(exercise: Exercise, case: Case, outcome: CallOutcome, plugins, functions: list[str] | None,
+           import_problem: CallOutcome | None) -> CheckResult:
+    expected_shape = (list(case.expected[0].shape) if isinstance(case.expected, tuple)
+                      else list(np.shape(case.expected)))
+    check = CheckResult(case=case.label, entry=case.entry, status="error", inputs=case.describe_inputs(),
+                        expected_shape=expected_shape, tolerance=str(case.tolerance),
+                        output=outcome.output, seconds=round(outcome.seconds, 6), visibility=case.visibility,
+                        expected_value=case.expected)
+    if functions is not None and import_problem is None and case.entry not in functions:
+        defined = ", ".join(functions) if functions else "no functions"
+        check.message = (f"no function named '{case.entry}'{did_you_mean(case.entry, functions)}; "
+                         f"the file defines: {defined}")
+        return check
+    if outcome.status != "ok":
+        check.status = "timeout" if outcome.status == "timeout" else "error"
+        check.message = _error_message(outcome, exercise, import_problem)
+        check.traceback = list((outcome.error or {}).get("traceback") or [])
+        return check
+    try:
+        got = _answer(outcome.value, case.expected)
+    except AnswerError as exc:
+        check.message = f"{case.entry} {exc}"
+        return check
+    check.got_value = got
+    comparison, got_for_diagnosis, part = _compare(case, got, plugins)
+    check.got_shape = list(got.shape) if isinstance(got, np.ndarray) else [len(got)]
+    check.status = "passed" if comparison.passed else "failed"
+    check.max_abs_error, check.max_rel_error = comparison.max_abs_error, comparison.max_rel_error
+    check.mismatched, check.total, check.worst = comparison.mismatched, comparison.total, comparison.worst
+    if not comparison.passed:
+        check.message = (part + comparison.message) if part else comparison.message
+        try:
+            check.diagnosis = plugins.diagnose(exercise, case, case.expected if part == "" else got_for_diagnosis[0],
+                                               got_for_diagnosis[1], case.tolerance)
+        except Exception as exc:  # a diagnosis plugin's bug must not cost the verdict
+            check.diagnosis = [f"(a diagnosis plugin failed: {type(exc).__name__}: {exc})"]
+    return check
+
+
+def _answer(value: Any, expected: Any):
+    """The answer as float64 data: an array, or a tuple of arrays where a tuple is expected."""
+    if isinstance(expected, tuple):
+        if isinstance(value, (list, tuple)) and len(value) == len(expected):
+            return tuple(to_array(part) for part in value)
+        if isinstance(value, np.ndarray) and value.ndim >= 1 and value.shape[0] == len(expected):
+            return tuple(to_array(part) for part in value)
+        raise AnswerError(f"must return {len(expected)} values (a tuple, one per partial derivative), "
+                          f"got {format_value(value) if not isinstance(value, str) else repr(value)[:40]}")
+    return to_array(value)
+
+
+def _compare(case: Case, got, plugins) -> tuple[Comparison, tuple, str]:
+    if not isinstance(case.expected, tuple):
+        return plugins.compare(case.expected, got, case.tolerance), (case.expected, got), ""
+    for index, (expected, part) in enumerate(zip(case.expected, got)):
+        comparison = plugins.compare(expected, part, case.tolerance)
+        if not comparison.passed:
+            return comparison, (expected, part), f"value {index + 1} of {len(got)}: "
+    # all parts right; the last comparison carries the error figures of a passing case
+    return comparison, (case.expected, got), ""
+

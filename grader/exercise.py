@@ -1,0 +1,75 @@
+"""The values the grader works with: Exercise (a validated file), Case (one student call)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+from grader.sandbox.limits import Limits
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Per element: |s - r| <= rtol*|r| + atol*S with S = max(1, max|r|) over the case."""
+    rtol: float = 1e-3
+    atol: float = 1e-4
+
+    def __str__(self) -> str:
+        return f"rtol={self.rtol:g}, atol={self.atol:g} (scaled by max(1, max|expected|))"
+
+
+@dataclass(frozen=True)
+class Exercise:
+    id: str
+    kind: str
+    title: str
+    entries: tuple[str, ...]
+    spec: Mapping[str, Any]                   # the kind's own keys, as loaded
+    description: str = ""
+    points: float = 1.0
+    tolerance: Tolerance = Tolerance()
+    seed: int = 0
+    limits: Limits = Limits()
+    hints: tuple[str, ...] = ()
+    visibility: str = "visible"
+    path: str = ""
+    lines: Mapping[str, int] = field(default_factory=dict)   # key -> line in the file
+
+    def line_of(self, key: str) -> int | None:
+        return self.lines.get(key)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One call of a student function with its inputs and the reference answer (parent only)."""
+    label: str
+    entry: str
+    args: tuple                                # plain data: float64 arrays, floats, FunctionRef
+    arg_names: tuple[str, ...]
+    expected: Any                              # float64 array, or a tuple of arrays
+    tolerance: Tolerance = Tolerance()
+    context: Mapping[str, Any] = field(default_factory=dict)   # alternatives for diagnosis
+    visibility: str = "visible"
+
+    def describe_inputs(self, limit: int = 6) -> str:
+        parts = []
+        for name, value in zip(self.arg_names, self.args):
+            parts.append(f"{name}={format_value(value, limit)}")
+        return ", ".join(parts)
+
+
+def format_value(value: Any, limit: int = 6) -> str:
+    """A short, readable rendering of an input or an answer."""
+    if isinstance(value, np.ndarray):
+        if value.ndim == 0:
+            return f"{float(value):.6g}"
+        flat = value.ravel()
+        body = ", ".join(f"{v:.4g}" for v in flat[:limit])
+        more = ", ..." if flat.size > limit else ""
+        return f"array(shape={value.shape}: [{body}{more}])" if value.ndim > 1 else f"[{body}{more}]"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(format_value(v, limit) for v in value) + "]"
+    return str(value)

@@ -1,0 +1,117 @@
+"""What a forked student process runs: harden, import the submission once, call entries, send data.
+
+The harness reports data, never verdicts. It binds what it needs at import time (in the fork
+server, before any student code exists), so a submission that patches builtins, numpy or json
+can only change the data it sends, which is no more than returning a different answer.
+"""
+from __future__ import annotations
+
+import builtins
+import os
+import sys
+import traceback
+import types
+
+import numpy as np
+
+from grader import transport
+from grader.sandbox import hardening
+
+_write_frame = transport.write_frame
+_encode = transport.encode
+_decode = transport.decode
+_exit = os._exit
+_BaseException = BaseException
+_format_tb = traceback.extract_tb
+_callable = builtins.callable
+_sorted = builtins.sorted
+_dir = builtins.dir
+_np_array = np.array
+
+MODULE_NAME = "solution"
+
+
+def _student_traceback(exc: BaseException, filename: str) -> list[str]:
+    """Only the student's own frames: the grader's internals are none of their business."""
+    lines = []
+    for frame in _format_tb(exc.__traceback__):
+        if frame.filename == filename:
+            lines.append(f'  File "{os.path.basename(filename)}", line {frame.lineno}, in {frame.name}'
+                         + (f"\n    {frame.line}" if frame.line else ""))
+    return lines[-8:]
+
+
+def _describe(exc: BaseException, filename: str) -> dict:
+    try:
+        message = str(exc)[: transport.MAX_TEXT]
+    except _BaseException:
+        message = "<the exception's message could not be shown>"
+    kind = type.__getattribute__(type(exc), "__name__")
+    if isinstance(exc, SyntaxError) and exc.lineno:
+        message = f"{exc.msg} (line {exc.lineno})"
+    return {"type": str(kind), "message": message, "traceback": _student_traceback(exc, filename)}
+
+
+def build_argument(node, functions):
+    """Inputs arrive as plain data; functions by name are built from the registry (fresh each call)."""
+    if isinstance(node, dict) and "__fn__" in node:
+        return functions(node["__fn__"])
+    if isinstance(node, dict) and node.get("__seq__") == "list" and any(
+            isinstance(item, dict) and "__fn__" in item for item in node["items"]):
+        return [build_argument(item, functions) for item in node["items"]]
+    return _decode(node)
+
+
+def run(job: dict, result_fd: int, output_fd: int, functions) -> None:
+    """Entry point in the child; never returns."""
+    try:
+        protections = hardening.harden(job, output_fd)
+        _write_frame(result_fd, {"t": "ready", "protections": protections})
+    except _BaseException as exc:  # the sandbox could not be set up: say so, run nothing
+        _write_frame(result_fd, {"t": "sandbox_error", "message": f"{type(exc).__name__}: {exc}"})
+        _exit(3)
+    try:
+        _grade(job, result_fd, functions)
+    except _BaseException:  # the student broke the channel (closed fds, ...): the parent sees it
+        _exit(4)
+    _exit(0)
+
+
+def _grade(job: dict, result_fd: int, functions) -> None:
+    filename = job["filename"]
+    module = types.ModuleType(MODULE_NAME)
+    module.__file__ = filename
+    sys.modules[MODULE_NAME] = module
+    try:
+        code = compile(job["source"], filename, "exec", dont_inherit=True)
+        exec(code, module.__dict__)
+    except _BaseException as exc:
+        _flush()
+        _write_frame(result_fd, {"t": "import_error", **_describe(exc, filename)})
+        return
+    _flush()
+    namespace = module.__dict__
+    defined = _sorted(name for name in list(namespace) if not name.startswith("_")
+                      and _callable(namespace[name]) and not isinstance(namespace[name], types.ModuleType))
+    _write_frame(result_fd, {"t": "imported", "functions": defined[:200]})
+    for index, call in enumerate(job["calls"]):
+        _write_frame(result_fd, {"t": "start", "i": index})
+        function = namespace.get(call["entry"])
+        try:
+            args = [build_argument(node, functions) for node in call["args"]]
+            value = function(*args)
+            encoded = _encode(value)
+            _flush()
+            _write_frame(result_fd, {"t": "result", "i": index, "value": encoded})
+        except _BaseException as exc:
+            _flush()
+            _write_frame(result_fd, {"t": "error", "i": index, **_describe(exc, filename)})
+    _write_frame(result_fd, {"t": "done"})
+
+
+def _flush() -> None:
+    for stream in (sys.__stdout__, sys.__stderr__, sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except _BaseException:
+            pass

@@ -1,0 +1,45 @@
+"""Resource limits of one student process, with defaults, from YAML keys and CLI flags."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    wall: float = 10.0                 # seconds per exercise (and for the import)
+    cpu: float | None = None           # CPU seconds for the whole child; default: sum of wall budgets
+    memory: int = 1024 * MiB           # bytes the student may allocate (address space over the baseline)
+    processes: int = 32                # processes the sandbox uid may own (enforced after the uid drop)
+    file_size: int = 16 * MiB          # largest file the child may write
+    open_files: int = 64
+    output: int = 64 * 1024            # bytes of stdout/stderr kept; the rest is counted and dropped
+
+    def with_overrides(self, **changes) -> "Limits":
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def parse_memory(value: object) -> int:
+    """Bytes from an int or a string such as '512M', '1G', '1GiB'."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as 512M or 1G")
+    if isinstance(value, (int, float)):
+        if value <= 0:
+            raise ValueError("must be positive")
+        return int(value)
+    text = str(value).strip().upper().removesuffix("IB").removesuffix("B")
+    units = {"K": 1024, "M": MiB, "G": 1024 * MiB}
+    try:
+        if text and text[-1] in units:
+            number = float(text[:-1]) * units[text[-1]]
+        else:
+            number = float(text)
+    except ValueError:
+        raise ValueError(f"'{value}' is not a size such as 512M or 1G") from None
+    if number <= 0:
+        raise ValueError("must be positive")
+    return int(number)
