@@ -17,6 +17,10 @@ class AnswerError(ValueError):
     """The answer is not numeric data at all (None, a string, an object): an error, not a mismatch."""
 
 
+class WrongStructure(AnswerError):
+    """Numbers, but not in the structure asked for (one array where a tuple is due): a wrong answer."""
+
+
 def _looks_numeric(value: Any) -> bool:
     if isinstance(value, (float, complex, np.ndarray)):
         return True

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from grader.compare import AnswerError, Comparison, to_array
+from grader.compare import AnswerError, Comparison, WrongStructure, to_array
 from grader.errors import GraderError, did_you_mean
 from grader.exercise import Case, Exercise, format_value
 from grader.feedback import exercise_feedback
@@ -123,6 +123,8 @@ def _check(exercise: Exercise, case: Case, outcome: CallOutcome, plugins, functi
         got = _answer(outcome.value, case.expected)
     except AnswerError as exc:
         check.message = f"{case.entry} {exc}"
+        if isinstance(exc, WrongStructure):
+            check.status = "failed"
         return check
     check.got_value = got
     comparison, got_for_diagnosis, part = _compare(case, got, plugins)
@@ -147,9 +149,18 @@ def _answer(value: Any, expected: Any):
             return tuple(to_array(part) for part in value)
         if isinstance(value, np.ndarray) and value.ndim >= 1 and value.shape[0] == len(expected):
             return tuple(to_array(part) for part in value)
-        raise AnswerError(f"must return {len(expected)} values (a tuple, one per partial derivative), "
+        problem = WrongStructure if _is_numbers(value) else AnswerError
+        raise problem(f"must return {len(expected)} values (a tuple, one per partial derivative), "
                           f"got {format_value(value) if not isinstance(value, str) else repr(value)[:40]}")
     return to_array(value)
+
+
+def _is_numbers(value: Any) -> bool:
+    try:
+        to_array(value)
+        return True
+    except AnswerError:
+        return False
 
 
 def _compare(case: Case, got, plugins) -> tuple[Comparison, tuple, str]:

@@ -7,7 +7,7 @@ import re
 from grader import numeric
 from grader.exercise import Case
 from grader.expr import parse
-from grader.kinds import COMMON_KIND_KEYS, FormulaKind, array, definition_error
+from grader.kinds import COMMON_KIND_KEYS, FormulaKind, array, definition_error, parse_formula
 
 
 class GradientKind(FormulaKind):
@@ -34,7 +34,7 @@ class GradientKind(FormulaKind):
         # stand-ins for the function parameters (the names called in the formula, e.g. sigma)
         called = set(re.findall(r"([A-Za-z_]\w*)\s*\(", str(exercise.spec["function"])))
         aliases = {a: "sin" for a in args if a in called}
-        formula = parse(str(exercise.spec["function"]), aliases=aliases, registry=functions)
+        formula = parse_formula(exercise, "function", exercise.spec["function"], functions, aliases)
         unknown = formula.variables - set(args)
         if unknown:
             raise definition_error(exercise, "function",

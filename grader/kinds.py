@@ -28,8 +28,13 @@ def definition_error(exercise: Exercise, field: str, message: str) -> Definition
     return DefinitionError(message, file=exercise.path or None, line=exercise.line_of(top), field=field)
 
 
-def is_function_name(name: str, functions) -> bool:
-    return name in functions
+def parse_formula(exercise: Exercise, field: str, text: object, functions, aliases=None):
+    """Parse a formula of the file; a bad one is reported at its field and line."""
+    from grader.expr import parse
+    try:
+        return parse(str(text), aliases=aliases, registry=functions)
+    except DefinitionError as exc:
+        raise definition_error(exercise, field, getattr(exc, "message", str(exc))) from None
 
 
 def student_function_text(ref: str, functions) -> str:

@@ -8,6 +8,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Iterable
 
+import numpy as np
 import yaml
 
 from grader.errors import DefinitionError, did_you_mean
@@ -120,7 +121,15 @@ def parse_exercise(text: str, path: str, plugins) -> Exercise:
                         spec=spec, description=description.strip(), points=points, tolerance=tolerance,
                         seed=seed, limits=limits, hints=tuple(hints), visibility=visibility, path=path,
                         lines=dict(data.lines))
-    kind.validate(exercise, plugins.functions)
+    try:
+        kind.validate(exercise, plugins.functions)
+        # building the cases once proves every input resolves and every reference is finite
+        kind.build_cases(exercise, plugins.functions, np.random.default_rng(exercise.seed))
+    except DefinitionError as exc:
+        if exc.file is None:
+            raise DefinitionError(getattr(exc, "message", str(exc)), file=path, field=exc.field,
+                                  line=exc.line or data.lines.get(exc.field)) from None
+        raise
     return exercise
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from grader import hookimpl, numeric
 from grader.exercise import Case
 from grader.expr import parse
-from grader.kinds import COMMON_KIND_KEYS, FormulaKind, array, definition_error
+from grader.kinds import COMMON_KIND_KEYS, FormulaKind, array, definition_error, parse_formula
 
 ROLES = ("inner", "inner_derivative", "outer_derivative", "derivative")
 
@@ -57,9 +57,9 @@ class ChainRuleKind(FormulaKind):
                     raise definition_error(exercise, key, "give chain_arg (a chain passed to the student) "
                                            "or both inner and outer formulas")
             outer_var = spec.get("outer_var", "u")
-            if not parse(str(spec["inner"]), registry=functions).variables <= {"x"}:
+            if not parse_formula(exercise, "inner", spec["inner"], functions).variables <= {"x"}:
                 raise definition_error(exercise, "inner", "the inner formula may only use x")
-            if not parse(str(spec["outer"]), registry=functions).variables <= {outer_var}:
+            if not parse_formula(exercise, "outer", spec["outer"], functions).variables <= {outer_var}:
                 raise definition_error(exercise, "outer", f"the outer formula may only use {outer_var}")
             roles = self.roles(exercise)
             for entry, role in roles.items():
@@ -93,13 +93,14 @@ class ChainRuleKind(FormulaKind):
                 numeric.derivative(compose(chain[::-1]), x)
             at_x = np.prod([numeric.derivative(f"{f}(x)", x) for f in chain], axis=0)
             alternatives["every derivative evaluated at x instead of at the inner function's value"] = at_x
-            inner = x
-            for position, name in enumerate(chain):
-                factor = numeric.derivative(f"{name}(x)", inner)
-                if np.all(np.abs(factor) > 1e-12):
-                    alternatives[f"the chain rule without the factor {name}'(...) of function "
-                                 f"{position + 1}"] = expected / factor
+            inner, factors = x, []
+            for name in chain:
+                factors.append(numeric.derivative(f"{name}(x)", inner))
                 inner = parse(f"{name}(x)", registry=functions).evaluate(x=inner)
+            for position, name in enumerate(chain):
+                others = [f for i, f in enumerate(factors) if i != position]
+                alternatives[f"the chain rule without the factor {name}'(...) of function "
+                             f"{position + 1}"] = np.prod(others, axis=0)
         args = tuple(values[name] for name in self.args(exercise))
         yield Case(label=label, entry=exercise.entries[0], args=args, arg_names=tuple(self.args(exercise)),
                    expected=expected, tolerance=exercise.tolerance,

@@ -4,7 +4,8 @@ from __future__ import annotations
 from grader import hookimpl, numeric
 from grader.exercise import Case
 from grader.expr import parse
-from grader.kinds import COMMON_KIND_KEYS, FormulaKind, array, definition_error, student_function_text
+from grader.kinds import (COMMON_KIND_KEYS, FormulaKind, array, definition_error, parse_formula,
+                          student_function_text)
 
 
 class DerivativeKind(FormulaKind):
@@ -29,7 +30,7 @@ class DerivativeKind(FormulaKind):
                                    "give the formula (function: sigmoid(x)) or the parameter that receives "
                                    "it (function_arg: func)")
         if "function" in spec:
-            formula = parse(str(spec["function"]), registry=functions)
+            formula = parse_formula(exercise, "function", spec["function"], functions)
             if not formula.variables <= {"x"}:
                 raise definition_error(exercise, "function",
                                        f"the formula may only use the variable x, not "

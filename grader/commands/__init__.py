@@ -1,0 +1,7 @@
+"""Subcommands of `grader`: each module has NAME, HELP, add_arguments(parser) and run(args) -> int."""
+COMMAND_MODULES = (
+    "grader.commands.list_",
+    "grader.commands.show",
+    "grader.commands.check",
+    "grader.commands.plugins",
+)

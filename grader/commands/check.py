@@ -1,0 +1,48 @@
+"""`grader check FILE`: grade one solution file against the exercises."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from grader.commands.common import (EXIT_NOT_PASSED, EXIT_OK, add_exercises_option, load_plugins,
+                                    load_selected, write_output)
+from grader.errors import UsageError
+
+NAME, HELP = "check", "grade a solution file"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("file", type=Path)
+    parser.add_argument("--exercise", action="append", metavar="ID", help="grade only this exercise (repeatable)")
+    add_exercises_option(parser)
+    parser.add_argument("--format", default="text", help="text, json, or another registered format")
+    parser.add_argument("--output", type=Path, metavar="FILE", help="write the report here instead of stdout")
+    parser.add_argument("--timeout", type=float, metavar="S", help="seconds per exercise (default 10)")
+    parser.add_argument("--memory", metavar="SIZE", help="memory limit for student code, e.g. 512M (default 1G)")
+    parser.add_argument("--seed", type=int, metavar="N", help="change the random cases (same N, same cases)")
+
+
+def run(args) -> int:
+    from grader.sandbox.client import Sandbox
+    from grader.sandbox.limits import parse_memory
+    if not args.file.is_file():
+        raise UsageError(f"no such file: {args.file}")
+    memory = None
+    if args.memory:
+        try:
+            memory = parse_memory(args.memory)
+        except ValueError as exc:
+            raise UsageError(f"--memory: {exc}") from None
+    if args.timeout is not None and args.timeout <= 0:
+        raise UsageError("--timeout must be positive")
+    sandbox = Sandbox()        # boots in parallel with loading; it never sees a reference value
+    try:
+        plugins = load_plugins()
+        fmt = plugins.formats.get(args.format)
+        from grader.engine import grade_submission, prepare
+        prepared = prepare(load_selected(args, plugins, args.exercise), plugins, args.seed)
+        report = grade_submission(args.file, prepared, plugins, sandbox, timeout=args.timeout,
+                                  memory=memory, display_name=str(args.file))
+    finally:
+        sandbox.close()
+    write_output(fmt.render(report), args.output)
+    return EXIT_OK if report.passed else EXIT_NOT_PASSED
