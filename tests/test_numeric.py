@@ -1,7 +1,6 @@
 """Tests for grader/numeric.py: hard points against mpmath, matrix gradients, callables, speed."""
 from __future__ import annotations
 
-import timeit
 
 import mpmath
 import numpy as np
@@ -168,18 +167,13 @@ def test_gradient_formula_path_and_expression_object_agree():
     np.testing.assert_array_equal(gradient(expr, "x", x=x, y=y), derivative("sigmoid(x)", x + y))
 
 
-def test_matrix_gradient_is_within_10x_of_the_closed_form():
+def test_matrix_gradient_matches_the_closed_form():
+    # speed against the closed form is measured in benchmarks/numeric.py, never in a unit test
     rng = np.random.default_rng(0)
     X, W = rng.normal(size=(100, 50)), rng.normal(size=(50, 20))
-
-    def closed_form():
-        t = np.exp(-np.abs(X @ W))
-        return (t / (1 + t) ** 2) @ W.T
-
-    np.testing.assert_allclose(gradient("sum(sigmoid(X @ W))", "X", X=X, W=W), closed_form(), rtol=1e-13)
-    core = min(timeit.repeat(lambda: gradient("sum(sigmoid(X @ W))", "X", X=X, W=W), number=200, repeat=5))
-    hand = min(timeit.repeat(closed_form, number=200, repeat=5))
-    assert core < 10 * hand, f"core {core / 200 * 1e6:.0f} us vs closed form {hand / 200 * 1e6:.0f} us"
+    t = np.exp(-np.abs(X @ W))
+    np.testing.assert_allclose(gradient("sum(sigmoid(X @ W))", "X", X=X, W=W), (t / (1 + t) ** 2) @ W.T,
+                               rtol=1e-13)
 
 
 # --- property tests: random compositions ----------------------------------------------------
