@@ -34,9 +34,13 @@ def exercise_rng(exercise: Exercise, seed: int | None = None, student: str | Non
     return np.random.default_rng(parts)
 
 
-def prepare(exercises: list[Exercise], plugins, seed: int | None = None) -> list[Prepared]:
-    """Cases and reference answers for every exercise (this process only, never a child)."""
-    return [Prepared(ex, plugins.kinds.get(ex.kind).build_cases(ex, plugins.functions, exercise_rng(ex, seed)))
+def prepare(exercises: list[Exercise], plugins, seed: int | None = None,
+            student: str | None = None) -> list[Prepared]:
+    """Cases and reference answers for every exercise (this process only, never a child).
+
+    With `student`, exercises marked `variants` draw their random inputs for that student."""
+    return [Prepared(ex, plugins.kinds.get(ex.kind).build_cases(
+                ex, plugins.functions, exercise_rng(ex, seed, student if ex.variants else None)))
             for ex in exercises]
 
 

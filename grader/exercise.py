@@ -35,6 +35,7 @@ class Exercise:
     visibility: str = "visible"
     path: str = ""
     lines: Mapping[str, int] = field(default_factory=dict)   # key -> line in the file
+    variants: bool = False                    # random inputs differ per student (grader batch)
 
     def line_of(self, key: str) -> int | None:
         return self.lines.get(key)

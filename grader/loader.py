@@ -29,6 +29,7 @@ COMMON_KEYS = {
     "memory": "memory limit for the student's code, e.g. 512M (default 1G)",
     "hints": "list of hints revealed after a failed attempt",
     "visibility": "visible, hidden, after_due_date or after_published (Gradescope)",
+    "variants": "true: every student gets their own random inputs (seeded by the student id)",
 }
 REQUIRED = ("id", "kind", "title", "entry")
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
@@ -116,11 +117,14 @@ def parse_exercise(text: str, path: str, plugins) -> Exercise:
     visibility = data.get("visibility", "visible")
     if visibility not in VISIBILITIES:
         raise _error(path, data, "visibility", f"one of {', '.join(VISIBILITIES)}{did_you_mean(str(visibility), VISIBILITIES)}")
+    variants = data.get("variants", False)
+    if type(variants) is not bool:
+        raise _error(path, data, "variants", "true or false")
     spec = {key: value for key, value in data.items() if key in kind.keys}
     exercise = Exercise(id=exercise_id, kind=kind_name, title=data["title"].strip(), entries=tuple(entries),
                         spec=spec, description=description.strip(), points=points, tolerance=tolerance,
                         seed=seed, limits=limits, hints=tuple(hints), visibility=visibility, path=path,
-                        lines=dict(data.lines))
+                        lines=dict(data.lines), variants=variants)
     try:
         kind.validate(exercise, plugins.functions)
         # building the cases once proves every input resolves and every reference is finite
