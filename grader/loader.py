@@ -30,6 +30,9 @@ COMMON_KEYS = {
     "hints": "list of hints revealed after a failed attempt",
     "visibility": "visible, hidden, after_due_date or after_published (Gradescope)",
     "variants": "true: every student gets their own random inputs (seeded by the student id)",
+    "model": "model solution (path relative to this file, kept out of what students receive); "
+             "`grader validate` runs it",
+    "mutants": "wrong solutions `grader validate` expects to fail: paths, or {file: path, expect: fail|pass}",
 }
 REQUIRED = ("id", "kind", "title", "entry")
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
@@ -120,6 +123,7 @@ def parse_exercise(text: str, path: str, plugins) -> Exercise:
     variants = data.get("variants", False)
     if type(variants) is not bool:
         raise _error(path, data, "variants", "true or false")
+    _check_model_keys(path, data)  # paths only: nothing is resolved or run at load time
     spec = {key: value for key, value in data.items() if key in kind.keys}
     exercise = Exercise(id=exercise_id, kind=kind_name, title=data["title"].strip(), entries=tuple(entries),
                         spec=spec, description=description.strip(), points=points, tolerance=tolerance,
@@ -135,6 +139,25 @@ def parse_exercise(text: str, path: str, plugins) -> Exercise:
                                   line=exc.line or data.lines.get(exc.field)) from None
         raise
     return exercise
+
+
+def _check_model_keys(path: str, data: LineDict) -> None:
+    if "model" in data and (not isinstance(data["model"], str) or not data["model"].strip()):
+        raise _error(path, data, "model", "a path to a Python file, relative to this exercise file")
+    mutants = data.get("mutants", [])
+    if not isinstance(mutants, list):
+        raise _error(path, data, "mutants", "a list of paths, or of {file: path, expect: fail|pass}")
+    for index, item in enumerate(mutants):
+        if isinstance(item, dict):
+            for key in item:
+                if key not in ("file", "expect"):
+                    raise _error(path, data, f"mutants[{index}].{key}",
+                                 f"unknown key '{key}'{did_you_mean(str(key), ['file', 'expect'])}")
+            if item.get("expect", "fail") not in ("fail", "pass"):
+                raise _error(path, data, f"mutants[{index}].expect", "fail or pass")
+            item = item.get("file")
+        if not isinstance(item, str) or not item.strip():
+            raise _error(path, data, f"mutants[{index}]", "a path to a Python file, relative to this exercise file")
 
 
 def _tolerance(path: str, data: LineDict) -> Tolerance:
