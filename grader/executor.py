@@ -13,8 +13,9 @@ the batch logic:
   only journals what comes back. Exceptions inside `fn` are the function's business: the batch
   passes a function that never raises for a student's sake.
 
-Stopping: `stop()` asks the executor to start no new item and to return promptly; results that
-finish after `stop()` are not yielded (they may be half-done).
+Stopping: `stop()` (safe from a signal handler) makes `map_unordered` return within a fraction
+of a second; no item starts afterwards and results that finish later are never yielded (they may
+be half-done). Work still in flight is the caller's to end (the batch closes the sandboxes).
 """
 from __future__ import annotations
 
@@ -77,7 +78,7 @@ class ThreadExecutor:
             thread.start()
         finished = 0
         try:
-            while finished < workers:
+            while finished < workers and not self._stopped.is_set():
                 try:
                     # a short timeout keeps the main thread responsive to Ctrl-C
                     ok, value = done.get(timeout=0.2)
@@ -86,7 +87,7 @@ class ThreadExecutor:
                 if value is _DONE:
                     finished += 1
                 elif self._stopped.is_set():
-                    continue
+                    break           # in-flight work may be half-done: never yield it
                 elif ok:
                     yield value
                 else:

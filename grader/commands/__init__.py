@@ -4,4 +4,5 @@ COMMAND_MODULES = (
     "grader.commands.show",
     "grader.commands.check",
     "grader.commands.plugins",
+    "grader.commands.batch",
 )

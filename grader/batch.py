@@ -1,0 +1,538 @@
+"""Grading a whole class: find the students, grade them on worker sandboxes, journal each result
+so a rerun resumes, and write the gradebook, the JSON reports and the summary."""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import signal
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, TextIO
+
+from grader import __version__
+from grader.engine import Prepared, grade_submission, prepare
+from grader.exercise import Exercise
+from grader.executor import Executor, ThreadExecutor
+from grader.feedback import exercise_feedback
+from grader.results import CheckResult, ExerciseResult, SubmissionReport
+
+JOURNAL_VERSION = 1
+
+
+# ---- finding the students ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Student:
+    name: str                       # the file stem or folder name; also the variant seed
+    path: Path | None               # the solution file, or None when it cannot be chosen
+    label: str                      # path relative to the class directory, shown in reports
+    problem: str = ""               # why no solution file could be chosen
+
+
+def discover_students(directory: Path, filename: str | None = None) -> list[Student]:
+    """`<name>.py` files and `<name>/` folders directly inside `directory`, sorted by name."""
+    found: dict[str, list[Student]] = {}
+    for entry in sorted(directory.iterdir()):
+        if entry.name.startswith((".", "_")):
+            continue                # .git, __pycache__, editor droppings
+        if entry.is_file() and entry.suffix == ".py":
+            found.setdefault(entry.stem, []).append(Student(entry.stem, entry, entry.name))
+        elif entry.is_dir():
+            found.setdefault(entry.name, []).append(_folder_student(entry, filename))
+    students = []
+    for name, candidates in sorted(found.items()):
+        if len(candidates) > 1:
+            students.append(Student(name, None, name, f"both {name}.py and {name}/ exist; keep one"))
+        else:
+            students.append(candidates[0])
+    return students
+
+
+def _folder_student(folder: Path, filename: str | None) -> Student:
+    python_files = sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix == ".py")
+    listing = ", ".join(python_files) or "no .py file"
+    if filename:
+        chosen = folder / filename
+        if chosen.is_file():
+            return Student(folder.name, chosen, f"{folder.name}/{filename}")
+        return Student(folder.name, None, folder.name + "/", f"no {filename} in {folder.name}/ (found: {listing})")
+    if len(python_files) == 1:
+        return Student(folder.name, folder / python_files[0], f"{folder.name}/{python_files[0]}")
+    if not python_files:
+        return Student(folder.name, None, folder.name + "/", f"{folder.name}/ holds no .py file")
+    return Student(folder.name, None, folder.name + "/",
+                   f"{folder.name}/ holds several .py files ({listing}); choose one with --filename")
+
+
+# ---- what makes a result reusable ----------------------------------------------------------------
+
+def _sha256(*parts: bytes) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()
+
+
+def config_hash(exercises: list[Exercise], *, seed: int | None, timeout: float | None,
+                memory: int | None) -> str:
+    """Everything besides the submission that decides a grade: the exercise files and the options."""
+    described = []
+    for exercise in exercises:
+        try:
+            definition = _sha256(Path(exercise.path).read_bytes())
+        except OSError:
+            definition = _sha256(repr(exercise).encode())
+        described.append([exercise.id, definition, exercise.variants])
+    options = {"grader": __version__, "seed": seed, "timeout": timeout, "memory": memory,
+               "exercises": described}
+    return _sha256(json.dumps(options, sort_keys=True).encode())
+
+
+def student_key(student: Student, source: bytes, config: str) -> str:
+    return _sha256(config.encode(), student.name.encode(), student.label.encode(), source)
+
+
+# ---- the journal ---------------------------------------------------------------------------------
+
+class Journal:
+    """JSON lines, one per graded student, appended as each finishes.
+
+    Every line is flushed at once (it survives Ctrl-C and a killed process); fsync runs at most
+    every `sync_every` seconds and on close, so a power cut loses at most that much work. A torn
+    last line (killed mid-write) is ignored when reading."""
+
+    def __init__(self, path: Path, sync_every: float = 1.0) -> None:
+        self.path = path
+        self.sync_every = sync_every
+        self._file: TextIO | None = None
+        self._last_sync = 0.0
+
+    def load(self) -> dict[str, dict]:
+        """The latest record per student (older lines of the same student lose)."""
+        records: dict[str, dict] = {}
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return records
+        except (OSError, UnicodeDecodeError):
+            return records          # unreadable: grade everyone again rather than trust it
+        for line in text.splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if (isinstance(record, dict) and record.get("journal") == JOURNAL_VERSION
+                    and isinstance(record.get("student"), str) and isinstance(record.get("report"), dict)):
+                records[record["student"]] = record
+        return records
+
+    def append(self, record: dict) -> None:
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "a", encoding="utf-8")
+            if self._file.tell() and not self.path.read_bytes().endswith(b"\n"):
+                self._file.write("\n")    # end a torn line so the next record stands alone
+        self._file.write(json.dumps(record, allow_nan=False, default=str) + "\n")
+        self._file.flush()
+        if time.monotonic() - self._last_sync >= self.sync_every:
+            os.fsync(self._file.fileno())
+            self._last_sync = time.monotonic()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            self._file = None
+
+    def rewrite(self, records: list[dict]) -> None:
+        """Keep only the current records (drops stale lines from older runs), atomically."""
+        self.close()
+        write_atomic(self.path, "".join(json.dumps(r, allow_nan=False, default=str) + "\n" for r in records))
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write to a temporary file next to `path`, fsync, then rename: never a half-written file."""
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+# ---- sandboxes, one per worker -------------------------------------------------------------------
+
+class SandboxPool:
+    """One fork server per worker thread. The servers boot at once (in parallel with loading the
+    exercises); a thread takes one on first use and gets a fresh one if student code killed it."""
+
+    def __init__(self, size: int, factory: Callable | None = None) -> None:
+        if factory is None:
+            from grader.sandbox.client import Sandbox
+            factory = Sandbox
+        self._factory = factory
+        self._free = [factory() for _ in range(size)]
+        self._all = list(self._free)
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def get(self):
+        sandbox = getattr(self._local, "sandbox", None)
+        if sandbox is not None and sandbox.process.poll() is not None:
+            sandbox = None          # the fork server died: never reuse it
+        if sandbox is None:
+            with self._lock:
+                sandbox = self._free.pop() if self._free else None
+            if sandbox is None:
+                sandbox = self._factory()
+                with self._lock:
+                    self._all.append(sandbox)
+            self._local.sandbox = sandbox
+        return sandbox
+
+    def close(self) -> None:
+        with self._lock:
+            sandboxes, self._all, self._free = self._all, [], []
+        for sandbox in sandboxes:
+            try:
+                sandbox.close()
+            except Exception:      # closing must go on for the others
+                pass
+
+
+# ---- grading -------------------------------------------------------------------------------------
+
+@dataclass
+class BatchOptions:
+    directory: Path
+    exercises: list[Exercise]
+    out: Path
+    jobs: int
+    filename: str | None = None
+    seed: int | None = None
+    timeout: float | None = None
+    memory: int | None = None
+    variants: bool = False
+    json_path: Path | None = None
+    html_path: Path | None = None
+    journal_path: Path | None = None
+    title: str = ""
+
+
+@dataclass
+class Graded:
+    student: Student
+    report: SubmissionReport | None
+    record: dict                    # what the journal holds: student, key, report dict
+    resumed: bool = False
+    journaled: bool = True          # False for rows decided without running code
+
+
+@dataclass
+class BatchResult:
+    graded: list[Graded]
+    exercise_ids: list[str]
+    max_score: float
+    seconds: float
+    resumed: int
+    interrupted: bool = False
+    summary: dict = field(default_factory=dict)
+
+
+class Grader:
+    """Grades one student at a time on the calling thread's sandbox; never raises for a student."""
+
+    def __init__(self, options: BatchOptions, plugins, pool: SandboxPool, config: str) -> None:
+        self.options, self.plugins, self.pool, self.config = options, plugins, pool, config
+        exercises = options.exercises
+        if options.variants:
+            exercises = [dataclasses.replace(e, variants=True) for e in exercises]
+        self.exercises = exercises
+        # references once for the whole class; only exercises with variants are prepared per student
+        self.shared: dict[str, Prepared] = {p.exercise.id: p for p in
+                                            prepare([e for e in exercises if not e.variants], plugins, options.seed)}
+
+    def prepared_for(self, student: str) -> list[Prepared]:
+        per_student = {p.exercise.id: p for p in
+                       prepare([e for e in self.exercises if e.variants], self.plugins, self.options.seed,
+                               student=student)}
+        return [self.shared.get(e.id) or per_student[e.id] for e in self.exercises]
+
+    def __call__(self, job: tuple[Student, str]) -> Graded:
+        student, key = job
+        prepared = self.prepared_for(student.name)
+        try:
+            report = grade_submission(student.path, prepared, self.plugins, self.pool.get(),
+                                      timeout=self.options.timeout, memory=self.options.memory,
+                                      display_name=student.label)
+        except Exception as exc:   # the sandbox failed, not the student: retried on the next run
+            report = problem_report(student.label, prepared,
+                                    f"the grader could not run this submission: {type(exc).__name__}: {exc}")
+            return Graded(student, report, _record(student, key, report), journaled=False)
+        return Graded(student, report, _record(student, key, report))
+
+
+def _record(student: Student, key: str, report: SubmissionReport) -> dict:
+    return {"journal": JOURNAL_VERSION, "student": student.name, "key": key, "report": report.to_dict()}
+
+
+def problem_report(label: str, prepared: list[Prepared], reason: str) -> SubmissionReport:
+    """A report that gives every exercise status `error` with the reason (nothing was run)."""
+    results = []
+    for item in prepared:
+        exercise = item.exercise
+        result = ExerciseResult(id=exercise.id, title=exercise.title, kind=exercise.kind, status="error",
+                                score=0.0, max_score=exercise.points, feedback="", checks=[],
+                                entries=list(exercise.entries), hints=[], visibility=exercise.visibility,
+                                path=exercise.path)
+        result.feedback = reason
+        results.append(result)
+    return SubmissionReport(label, results)
+
+
+def report_from_dict(data: dict) -> SubmissionReport:
+    """A report back from its JSON form (a journal line), for renderers that take objects."""
+    check_fields = {f.name for f in dataclasses.fields(CheckResult)}
+    exercises = []
+    for item in data.get("exercises", []):
+        checks = [CheckResult(**{k: v for k, v in check.items() if k in check_fields})
+                  for check in item.get("checks", [])]
+        exercises.append(ExerciseResult(
+            id=item["id"], title=item.get("title", ""), kind=item.get("kind", ""), status=item["status"],
+            score=item["score"], max_score=item["max_score"], feedback=item.get("feedback", ""),
+            checks=checks, entries=list(item.get("entries", [])), hints=list(item.get("hints", [])),
+            visibility=item.get("visibility", "visible")))
+    return SubmissionReport(data.get("submission", ""), exercises, output=data.get("output", ""),
+                            output_truncated=data.get("output_truncated_bytes", 0),
+                            protections=list(data.get("isolation", {}).get("protections", [])),
+                            seconds=data.get("seconds", 0.0))
+
+
+# ---- progress ------------------------------------------------------------------------------------
+
+class Progress:
+    """A redrawn line on a terminal; on a pipe or a log, a plain line every 10% or 5 seconds."""
+
+    def __init__(self, total: int, stream: TextIO = sys.stderr, every: float = 5.0) -> None:
+        self.total, self.stream, self.every = total, stream, every
+        self.done = 0
+        self.started = time.monotonic()
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self._last_draw = 0.0
+        self._next_fraction = 0.1
+
+    def advance(self, student: str) -> None:
+        self.done += 1
+        now = time.monotonic()
+        rate = self.done / max(now - self.started, 1e-9)
+        if self.tty:
+            if now - self._last_draw >= 0.1 or self.done == self.total:
+                width = 30
+                filled = int(width * self.done / max(self.total, 1))
+                eta = (self.total - self.done) / rate if rate else 0
+                self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
+                                  f"students  {rate:5.1f}/s  eta {eta:4.0f}s  {student[:24]:<24}")
+                if self.done == self.total:
+                    self.stream.write("\n")
+                self.stream.flush()
+                self._last_draw = now
+        elif (self.done / max(self.total, 1) >= self._next_fraction or now - self._last_draw >= self.every
+              or self.done == self.total):
+            self.stream.write(f"grader: graded {self.done}/{self.total} students ({rate:.1f}/s)\n")
+            self.stream.flush()
+            self._last_draw = now
+            while self._next_fraction <= self.done / max(self.total, 1):
+                self._next_fraction += 0.1
+
+    def interrupt(self) -> None:
+        if self.tty and self.done < self.total:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+class _StopOnSignal:
+    """Ctrl-C or SIGTERM stop the executor instead of raising mid-write; a second Ctrl-C forces."""
+
+    def __init__(self, executor: Executor) -> None:
+        self.executor = executor
+        self.signalled = False
+        self._previous: dict = {}
+
+    def _handle(self, signum, frame) -> None:
+        self.signalled = True
+        self.executor.stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def __enter__(self) -> "_StopOnSignal":
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
+# ---- the batch -----------------------------------------------------------------------------------
+
+def run_batch(options: BatchOptions, plugins, *, progress_stream: TextIO = sys.stderr,
+              executor: Executor | None = None, pool: SandboxPool | None = None) -> BatchResult:
+    """Grade every student of `options.directory`; on Ctrl-C, return with `interrupted` set after
+    journaling every finished student and writing no output file."""
+    started = time.monotonic()
+    students = discover_students(options.directory, options.filename)
+    config = config_hash(options.exercises, seed=options.seed, timeout=options.timeout, memory=options.memory)
+    journal = Journal(options.journal_path or options.out.with_name(options.out.name + ".journal"))
+    journaled = journal.load()
+    own_pool = pool is None
+    if own_pool:
+        pool = SandboxPool(min(options.jobs, max(1, len(students))))
+    executor = executor or ThreadExecutor(options.jobs)
+    results: dict[str, Graded] = {}
+    interrupted = False
+    try:
+        grader = Grader(options, plugins, pool, config)
+        todo: list[tuple[Student, str]] = []
+        for student in students:
+            if student.path is None:
+                report = problem_report(student.label, grader.prepared_for(student.name), student.problem)
+                results[student.name] = Graded(student, report, _record(student, "", report), journaled=False)
+                continue
+            try:
+                source = student.path.read_bytes()
+            except OSError as exc:
+                report = problem_report(student.label, grader.prepared_for(student.name),
+                                        f"cannot read {student.label}: {exc.strerror or exc}")
+                results[student.name] = Graded(student, report, _record(student, "", report), journaled=False)
+                continue
+            key = student_key(student, source, config)
+            previous = journaled.get(student.name)
+            if previous is not None and previous.get("key") == key:
+                results[student.name] = Graded(student, None, previous, resumed=True)
+            else:
+                todo.append((student, key))
+        resumed = sum(g.resumed for g in results.values())
+        progress = Progress(len(todo), progress_stream)
+        with _StopOnSignal(executor) as stopper:
+            for graded in executor.map_unordered(grader, todo):
+                if graded.journaled:
+                    journal.append(graded.record)
+                results[graded.student.name] = graded
+                progress.advance(graded.student.name)
+        interrupted = stopper.signalled
+        if interrupted:
+            progress.interrupt()
+    finally:
+        journal.close()
+        if own_pool:
+            pool.close()
+    ordered = [results[name] for name in sorted(results)]
+    exercise_ids = [e.id for e in options.exercises]
+    result = BatchResult(ordered, exercise_ids, max_score=round(sum(e.points for e in options.exercises), 6),
+                         seconds=time.monotonic() - started, resumed=resumed, interrupted=interrupted)
+    if interrupted:
+        return result
+    result.summary = summarize(result)
+    journal.rewrite([g.record for g in ordered if g.journaled])
+    write_atomic(options.out, gradebook_csv(result))
+    if options.json_path:
+        write_atomic(options.json_path, json.dumps(
+            {"students": {g.student.name: g.record["report"] for g in ordered}, "summary": result.summary},
+            indent=2, allow_nan=False, default=str) + "\n")
+    if options.html_path:
+        from grader.class_report import render_class_report
+        reports = {g.student.name: g.report or report_from_dict(g.record["report"]) for g in ordered}
+        write_atomic(options.html_path, render_class_report(reports, options.title or options.directory.name))
+    return result
+
+
+# ---- outputs -------------------------------------------------------------------------------------
+
+def format_points(value: float) -> str:
+    """Points as the shortest exact-enough text: 9 -> '9', 2/3 -> '0.666667'."""
+    text = f"{value:.6f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
+def _exercise_scores(record: dict) -> dict[str, dict]:
+    return {e["id"]: e for e in record["report"].get("exercises", [])}
+
+
+def gradebook_csv(result: BatchResult) -> str:
+    """student, score, max_score, then the points of every exercise; one row per student."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["student", "score", "max_score", *result.exercise_ids])
+    for graded in result.graded:
+        by_id = _exercise_scores(graded.record)
+        points = [by_id[i]["score"] if i in by_id else 0.0 for i in result.exercise_ids]
+        writer.writerow([graded.student.name, format_points(sum(points)), format_points(result.max_score),
+                         *(format_points(p) for p in points)])
+    return buffer.getvalue()
+
+
+def summarize(result: BatchResult, slowest: int = 5) -> dict:
+    """Mean and median score, pass rate per exercise, students in trouble, the slowest runs."""
+    scores = [g.record["report"].get("score", 0.0) for g in result.graded]
+    passes = {i: 0 for i in result.exercise_ids}
+    trouble = []
+    for graded in result.graded:
+        by_id = _exercise_scores(graded.record)
+        for exercise_id in result.exercise_ids:
+            if by_id.get(exercise_id, {}).get("status") == "passed":
+                passes[exercise_id] += 1
+        bad = {i: e["status"] for i, e in by_id.items() if e["status"] in ("error", "timeout")}
+        if bad:
+            reason = next((c.get("message", "") for e in by_id.values() for c in e.get("checks", [])
+                           if c.get("status") in ("error", "timeout")), "")
+            reason = reason or next((e["feedback"] for e in by_id.values()
+                                     if e["status"] in ("error", "timeout")), "")
+            trouble.append({"student": graded.student.name, "exercises": bad,
+                            "reason": reason.splitlines()[0][:200] if reason else ""})
+    timed = sorted(((g.record["report"].get("seconds", 0.0), g.student.name) for g in result.graded
+                    if g.journaled), reverse=True)[:slowest]
+    count = len(scores)
+    return {"students": count, "max_score": result.max_score,
+            "mean": round(statistics.fmean(scores), 6) if scores else 0.0,
+            "median": round(statistics.median(scores), 6) if scores else 0.0,
+            "pass_rate": {i: round(passes[i] / count, 6) if count else 0.0 for i in result.exercise_ids},
+            "errors_or_timeouts": trouble,
+            "slowest": [{"student": name, "seconds": round(seconds, 3)} for seconds, name in timed]}
+
+
+def summary_text(result: BatchResult) -> str:
+    summary = result.summary
+    count, top = summary["students"], format_points(summary["max_score"])
+    fresh = count - result.resumed
+    lines = [f"graded {count} students ({fresh} now, {result.resumed} from the journal) in "
+             f"{result.seconds:.1f} s ({fresh / max(result.seconds, 1e-9):.1f} students/s)",
+             f"score: mean {format_points(summary['mean'])} / {top}, median {format_points(summary['median'])} / {top}",
+             "pass rate per exercise:"]
+    width = max((len(i) for i in summary["pass_rate"]), default=0)
+    for exercise_id, rate in summary["pass_rate"].items():
+        lines.append(f"  {exercise_id:<{width}}  {rate * 100:5.1f}%  ({round(rate * count)}/{count})")
+    trouble = summary["errors_or_timeouts"]
+    lines.append(f"timed out or crashed: {len(trouble) or 'none'}")
+    for item in trouble:
+        statuses = ", ".join(f"{i} {s}" for i, s in item["exercises"].items())
+        lines.append(f"  {item['student']}: {statuses}" + (f" ({item['reason']})" if item["reason"] else ""))
+    if summary["slowest"]:
+        lines.append("slowest: " + ", ".join(f"{s['student']} {s['seconds']:.2f} s" for s in summary["slowest"]))
+    return "\n".join(lines) + "\n"
