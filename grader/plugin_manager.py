@@ -29,6 +29,8 @@ BUILTIN_PLUGINS = (
     "grader_plugins.diagnoses",
     "grader_plugins.report_text",
     "grader_plugins.report_json",
+    "grader_plugins.report_junit",
+    "grader_plugins.report_gradescope",
 )
 
 

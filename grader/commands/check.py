@@ -14,7 +14,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("file", type=Path)
     parser.add_argument("--exercise", action="append", metavar="ID", help="grade only this exercise (repeatable)")
     add_exercises_option(parser)
-    parser.add_argument("--format", default="text", help="text, json, or another registered format")
+    parser.add_argument("--format", default="text", help="text, json, junit, gradescope, or another registered format")
     parser.add_argument("--output", type=Path, metavar="FILE", help="write the report here instead of stdout")
     parser.add_argument("--timeout", type=float, metavar="S", help="seconds per exercise (default 10)")
     parser.add_argument("--memory", metavar="SIZE", help="memory limit for student code, e.g. 512M (default 1G)")
@@ -45,4 +45,6 @@ def run(args) -> int:
     finally:
         sandbox.close()
     write_output(fmt.render(report), args.output)
+    from grader.github import report_to_github
+    report_to_github(report, args.file, stdout_is_report=args.output is None and args.format != "text")
     return EXIT_OK if report.passed else EXIT_NOT_PASSED
