@@ -112,7 +112,7 @@ def _check(exercise: Exercise, case: Case, outcome: CallOutcome, plugins, functi
     check = CheckResult(case=case.label, entry=case.entry, status="error", inputs=case.describe_inputs(),
                         expected_shape=expected_shape, tolerance=str(case.tolerance),
                         output=outcome.output, seconds=round(outcome.seconds, 6), visibility=case.visibility,
-                        expected_value=case.expected)
+                        expected_value=case.expected, arguments=dict(zip(case.arg_names, case.args)))
     if functions is not None and import_problem is None and case.entry not in functions:
         defined = ", ".join(functions) if functions else "no functions"
         check.message = (f"no function named '{case.entry}'{did_you_mean(case.entry, functions)}; "
@@ -131,7 +131,7 @@ def _check(exercise: Exercise, case: Case, outcome: CallOutcome, plugins, functi
             check.status = "failed"
         return check
     check.got_value = got
-    comparison, got_for_diagnosis, part = _compare(case, got, plugins)
+    comparison, part = _compare(case, got, plugins)
     check.got_shape = list(got.shape) if isinstance(got, np.ndarray) else [len(got)]
     check.status = "passed" if comparison.passed else "failed"
     check.max_abs_error, check.max_rel_error = comparison.max_abs_error, comparison.max_rel_error
@@ -139,8 +139,9 @@ def _check(exercise: Exercise, case: Case, outcome: CallOutcome, plugins, functi
     if not comparison.passed:
         check.message = (part + comparison.message) if part else comparison.message
         try:
-            check.diagnosis = plugins.diagnose(exercise, case, case.expected if part == "" else got_for_diagnosis[0],
-                                               got_for_diagnosis[1], case.tolerance)
+            # the whole answer, a tuple where the kind expects one: swapped partial derivatives
+            # are visible only when both components are seen together
+            check.diagnosis = plugins.diagnose(exercise, case, case.expected, got, case.tolerance)
         except Exception as exc:  # a diagnosis plugin's bug must not cost the verdict
             check.diagnosis = [f"(a diagnosis plugin failed: {type(exc).__name__}: {exc})"]
     return check
@@ -167,13 +168,13 @@ def _is_numbers(value: Any) -> bool:
         return False
 
 
-def _compare(case: Case, got, plugins) -> tuple[Comparison, tuple, str]:
+def _compare(case: Case, got, plugins) -> tuple[Comparison, str]:
+    """The comparison that decides the case and, for a tuple answer, which value it is about."""
     if not isinstance(case.expected, tuple):
-        return plugins.compare(case.expected, got, case.tolerance), (case.expected, got), ""
+        return plugins.compare(case.expected, got, case.tolerance), ""
     for index, (expected, part) in enumerate(zip(case.expected, got)):
         comparison = plugins.compare(expected, part, case.tolerance)
         if not comparison.passed:
-            return comparison, (expected, part), f"value {index + 1} of {len(got)}: "
+            return comparison, f"value {index + 1} of {len(got)}: "
     # all parts right; the last comparison carries the error figures of a passing case
-    return comparison, (case.expected, got), ""
-
+    return comparison, ""

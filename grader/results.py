@@ -42,11 +42,13 @@ class CheckResult:
     # kept for renderers that plot (never serialised): the answer and the reference as arrays
     got_value: Any = field(default=None, repr=False)
     expected_value: Any = field(default=None, repr=False)
+    arguments: dict | None = field(default=None, repr=False)   # the case's raw inputs by name, for plots
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data.pop("got_value")
         data.pop("expected_value")
+        data.pop("arguments")
         return json_safe(data)
 
 

@@ -87,7 +87,9 @@ class ChainRuleKind(FormulaKind):
                                    f"function names; '{unknown[0]}' is not")
         x = array(values[spec.get("point_arg", "x")])
         expected = numeric.derivative(compose(chain), x)
-        alternatives = {}
+        composed = compose(chain)
+        alternatives = {f"the function {composed} itself instead of its derivative":
+                        array(parse(composed, registry=functions).evaluate(x=x))}
         if len(chain) > 1:
             alternatives["the chain applied in the wrong order ({} first)".format(chain[-1])] = \
                 numeric.derivative(compose(chain[::-1]), x)
@@ -126,6 +128,7 @@ class ChainRuleKind(FormulaKind):
             "outer_derivative": (df_du, (u,), outer_var, {"alternatives": {
                 f"f(u) itself instead of its derivative": array(outer.evaluate(**{outer_var: u}))}}),
             "derivative": (df_dx, (x,), point, {"alternatives": {
+                "f(x) itself instead of its derivative": array(whole.evaluate(x=x)),
                 "df/du alone: the inner factor du/dx of the chain rule is missing": df_du,
                 "du/dx alone: the outer factor df/du of the chain rule is missing": du_dx,
                 "df/du evaluated at x instead of at u(x), times du/dx":

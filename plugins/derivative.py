@@ -52,8 +52,15 @@ class DerivativeKind(FormulaKind):
             formula = parse(text, registry=functions)
             x = values[point]
             expected = numeric.derivative(formula, x)
-            context = {"alternatives": {
-                f"the function {text} itself instead of its derivative": array(formula.evaluate(x=array(x)))}}
+            alternatives = {f"the function {text} itself instead of its derivative": array(formula.evaluate(x=array(x)))}
+            if function_arg:   # the student writes the difference quotient: its one-sided forms
+                h, at = 1e-3, array(x)
+                f = lambda v: array(formula.evaluate(x=v))  # noqa: E731
+                alternatives["a one-sided difference (f(x + delta) - f(x)) / delta instead of the central "
+                             "difference (f(x + delta) - f(x - delta)) / (2 * delta)"] = (f(at + h) - f(at)) / h
+                alternatives["a one-sided difference (f(x) - f(x - delta)) / delta instead of the central "
+                             "difference (f(x + delta) - f(x - delta)) / (2 * delta)"] = (f(at) - f(at - h)) / h
+            context = {"alternatives": alternatives}
             args = tuple(values[name] for name in self.args(exercise))
             cases.append(Case(label=label, entry=entry, args=args, arg_names=tuple(self.args(exercise)),
                               expected=expected, tolerance=exercise.tolerance, context=context,

@@ -1,58 +1,76 @@
-"""Built-in mistake diagnoses: each names a mistake only when it explains the answer within tolerance."""
+"""Built-in mistake diagnoses: each names a mistake only when it explains the answer within tolerance.
+
+The `grader_diagnose` hook below tries the diagnoses of the `diagnose_*` modules in order, most
+specific first, and reports the first that explains a failed case. A tuple answer (partial
+derivatives) is diagnosed as a whole (swapped order, a whole-tuple mistake the kind knows) and
+then component by component.
+"""
 from __future__ import annotations
+
+from itertools import permutations
 
 import numpy as np
 
 from grader import hookimpl
-from grader.compare import compare_arrays
+from grader_plugins.diagnose_base import explains
+from grader_plugins.diagnose_domain import partly_right
+from grader_plugins.diagnose_shape import transposed, wrong_shape
+from grader_plugins.diagnose_values import constant_factor, named_alternative, sign_flipped
+
+# most specific first: a kind's named mistake beats "2 times" (sigma'(N) can be a constant too)
+ARRAY_DIAGNOSES = (named_alternative, transposed, wrong_shape, sign_flipped, constant_factor, partly_right)
 
 
-def _explains(candidate: np.ndarray, got: np.ndarray, tolerance) -> bool:
-    candidate = np.asarray(candidate, dtype=np.float64)
-    return candidate.shape == got.shape and compare_arrays(candidate, got, tolerance).passed
+def diagnose_array(exercise, case, expected: np.ndarray, got: np.ndarray, tolerance) -> str | None:
+    """The first diagnosis that explains one array answer, or None."""
+    for diagnosis in ARRAY_DIAGNOSES:
+        text = diagnosis(exercise, case, expected, got, tolerance)
+        if text:
+            return text
+    return None
 
 
 @hookimpl
-def grader_diagnose(case, expected, got, tolerance):
-    """Shape mistakes, transposes, sign flips, constant factors, and the kind's named alternatives."""
-    if isinstance(expected, tuple):
+def grader_diagnose(exercise, case, expected, got, tolerance):
+    """Transposes, shapes, named alternatives, signs, constant factors, partial domains, tuples."""
+    if isinstance(expected, tuple) or isinstance(got, tuple):
+        return diagnose_tuple(exercise, case, expected, got, tolerance)
+    return diagnose_array(exercise, case, np.asarray(expected), np.asarray(got), tolerance)
+
+
+def diagnose_tuple(exercise, case, expected, got, tolerance) -> str | None:
+    if not (isinstance(expected, tuple) and isinstance(got, tuple)) or len(expected) != len(got):
         return None
-    if got.shape != expected.shape:
-        if expected.ndim == 2 and got.shape == expected.T.shape and _explains(expected.T, got, tolerance):
-            return "you returned the transpose of the answer: check the order of the matrix product"
-        try:
-            np.broadcast_shapes(got.shape, expected.shape)
-            return (f"your answer has shape {got.shape}, which numpy would broadcast, but the answer must "
-                    f"have exactly the shape {expected.shape} (the shape of the input it is taken with "
-                    f"respect to)")
-        except ValueError:
-            return None
-    if not np.all(np.isfinite(got)):
-        return None
-    for description, alternative in (case.context.get("alternatives") or {}).items():
-        if _explains(alternative, got, tolerance):
+    names = _component_names(exercise, len(expected))
+    alternatives = (case.context or {}).get("alternatives") or {}
+    for description, alternative in alternatives.items():
+        if isinstance(alternative, tuple) and len(alternative) == len(got) and \
+                all(explains(a, g, tolerance) for a, g in zip(alternative, got)):
             return f"your answer matches {description}"
-    if np.any(expected != 0) and _explains(-expected, got, tolerance):
-        return "your answer has the opposite sign of the derivative"
-    return _constant_factor(expected, got, tolerance)
+    if len(expected) <= 3:
+        for order in permutations(range(len(expected))):
+            if order != tuple(range(len(expected))) and \
+                    not all(explains(expected[i], e, tolerance) for i, e in zip(order, expected)) and \
+                    all(explains(expected[i], g, tolerance) for i, g in zip(order, got)):
+                return (f"the partial derivatives are in the wrong order: you returned "
+                        f"({', '.join(names[i] for i in order)}), the order asked for is ({', '.join(names)})")
+    wrong = [i for i, (e, g) in enumerate(zip(expected, got)) if not explains(e, g, tolerance)]
+    parts = []
+    for i in wrong:
+        component_alternatives = {d: a[i] for d, a in alternatives.items()
+                                  if isinstance(a, tuple) and len(a) == len(expected)}
+        text = (named_alternative(exercise, case, expected[i], got[i], tolerance, component_alternatives)
+                or diagnose_array(exercise, case, expected[i], got[i], tolerance))
+        if text:
+            parts.append(f"value {i + 1} ({names[i]}): {text}")
+    right = [names[i] for i in range(len(expected)) if i not in wrong]
+    if right and wrong:
+        parts.insert(0, f"only {', '.join(names[i] for i in wrong)} is wrong; {', '.join(right)} is right")
+    return "; ".join(parts) or None
 
 
-def _constant_factor(expected, got, tolerance):
-    norm = float(np.dot(expected.ravel(), expected.ravel()))
-    if norm == 0 or expected.size < 2 and abs(float(expected.ravel()[0])) < 1e-12:
-        return None
-    factor = float(np.dot(expected.ravel(), got.ravel())) / norm
-    if abs(factor - 1) < 1e-3 or factor == 0 or not np.isfinite(factor):
-        return None
-    if not _explains(factor * expected, got, tolerance):
-        return None
-    for nice in (2.0, 0.5, 4.0, 0.25, 3.0, 1 / 3, 10.0, 0.1, 1000.0, 0.001):
-        if abs(factor / nice - 1) < 1e-3:
-            factor = nice
-            break
-    text = f"your answer is {factor:.6g} times the derivative"
-    if factor == 2.0:
-        text += ": did you divide by delta instead of 2*delta in the central difference?"
-    elif factor == 0.5:
-        text += ": did you divide by 2*delta for a one-sided difference, or by 4*delta?"
-    return text
+def _component_names(exercise, count: int) -> list[str]:
+    wrt = exercise.spec.get("wrt")
+    if isinstance(wrt, list) and len(wrt) == count:
+        return [f"d/d{name}" for name in wrt]
+    return [f"value {i + 1}" for i in range(count)]

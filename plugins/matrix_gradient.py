@@ -6,6 +6,7 @@ import re
 import numpy as np
 
 from grader import hookimpl, numeric
+from grader.expr import parse
 from grader.gradient_kind import GradientKind
 
 # red(g(A @ B)) or g(A @ B): the course's shapes, for which common mistakes can be named
@@ -24,22 +25,37 @@ class MatrixGradientKind(GradientKind):
         reduction, g, left, right = match.groups()
         if (reduction is None) != (str(exercise.spec["function"]).count("(") == 1):
             return {}
-        g_name = str(values.get(g, g))
+        if reduction is None and g in ("sum", "mean"):    # sum(X @ W): no elementwise function
+            reduction, g = g, None
+        g_name = str(values.get(g, g)) if g else None
         if left not in numbers or right not in numbers or wrt not in (left, right):
             return {}
         A, B = numbers[left], numbers[right]
         N = A @ B
-        dg = numeric.derivative(f"{g_name}(x)", N)
+        dg = numeric.derivative(f"{g_name}(x)", N) if g_name else np.ones_like(N)
+        gN = parse(f"{g_name}(x)", registry=functions).evaluate(x=N) if g_name else N
         scale = 1.0 / N.size if reduction == "mean" else 1.0
+        ones = np.ones_like(N)
+        d_name = f"{g}'(N)" if g else "ones"       # dL/dN as the student writes it
         alternatives = {}
         if wrt == left:
-            alternatives[f"the derivative of {g} is missing: ones @ {right}.T without {g}'({left} @ {right})"] = \
-                scale * np.ones_like(N) @ B.T
+            if g:
+                alternatives[f"ones @ {right}.T: the derivative of {g} is missing (the factor {g}'({left} @ {right}))"] = \
+                    scale * ones @ B.T
+                alternatives[f"{g}(N) @ {right}.T: {g} itself where its derivative {g}' belongs"] = \
+                    scale * gN @ B.T
+            alternatives[f"{right} @ {d_name}.T: {right} used where {right}.T belongs, which gives the transpose "
+                         f"of dL/d{left}"] = scale * B @ dg.T
             if dg.shape[1] == B.shape[0] and B.shape[1] == A.shape[1]:
-                alternatives[f"{right} used where {right}.T belongs: {g}'(N) @ {right}"] = scale * dg @ B
+                alternatives[f"{d_name} @ {right}: {right} used where {right}.T belongs"] = scale * dg @ B
         else:
-            alternatives[f"the derivative of {g} is missing: {left}.T @ ones without {g}'({left} @ {right})"] = \
-                scale * A.T @ np.ones_like(N)
+            if g:
+                alternatives[f"{left}.T @ ones: the derivative of {g} is missing (the factor {g}'({left} @ {right}))"] = \
+                    scale * A.T @ ones
+                alternatives[f"{left}.T @ {g}(N): {g} itself where its derivative {g}' belongs"] = \
+                    scale * A.T @ gN
+            alternatives[f"{d_name}.T @ {left}: {left} used where {left}.T belongs, which gives the transpose "
+                         f"of dL/d{right}"] = scale * dg.T @ A
         return {"alternatives": alternatives}
 
 
