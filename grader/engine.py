@@ -51,7 +51,11 @@ def _exercise_run(item: Prepared, wall: float | None, memory: int | None) -> Exe
 
 def grade_submission(path: str | Path, prepared: list[Prepared], plugins, sandbox: Sandbox, *,
                      timeout: float | None = None, memory: int | None = None,
-                     display_name: str | None = None) -> SubmissionReport:
+                     display_name: str | None = None,
+                     hidden_paths: list[str | Path] | None = None) -> SubmissionReport:
+    """Grade one file. `hidden_paths` are made unreadable to the student's code where the OS allows;
+    by default the directories of the exercises and the submission's own directory (other students'
+    files may sit beside it; the source itself is sent to the sandbox in memory)."""
     started = time.perf_counter()
     name = display_name or str(path)
     try:
@@ -62,11 +66,16 @@ def grade_submission(path: str | Path, prepared: list[Prepared], plugins, sandbo
         return SubmissionReport(name, results, seconds=time.perf_counter() - started)
     runs = [_exercise_run(item, timeout, memory) for item in prepared]
     import_timeout = timeout or max([item.exercise.limits.wall for item in prepared] or [10.0])
-    outcome = sandbox.run(source, str(Path(path).resolve()), runs, import_timeout=import_timeout)
+    if hidden_paths is None:
+        hidden_paths = {str(Path(item.exercise.path).resolve().parent) for item in prepared if item.exercise.path}
+        hidden_paths.add(str(Path(path).resolve().parent))
+    outcome = sandbox.run(source, str(Path(path).resolve()), runs, import_timeout=import_timeout,
+                          hidden_paths=sorted(str(p) for p in hidden_paths))
     results = [_settle(item, outcomes, plugins, outcome.functions, outcome.import_problem)
                for item, outcomes in zip(prepared, outcome.outcomes)]
     return SubmissionReport(name, results, output=outcome.output, output_truncated=outcome.output_dropped,
-                            protections=outcome.protections, seconds=time.perf_counter() - started,
+                            protections=outcome.protections, inactive_protections=outcome.inactive,
+                            seconds=time.perf_counter() - started,
                             functions=outcome.functions)
 
 
@@ -112,7 +121,8 @@ def _check(exercise: Exercise, case: Case, outcome: CallOutcome, plugins, functi
     check = CheckResult(case=case.label, entry=case.entry, status="error", inputs=case.describe_inputs(),
                         expected_shape=expected_shape, tolerance=str(case.tolerance),
                         output=outcome.output, seconds=round(outcome.seconds, 6), visibility=case.visibility,
-                        expected_value=case.expected, arguments=dict(zip(case.arg_names, case.args)))
+                        expected_value=case.expected, arguments=dict(zip(case.arg_names, case.args)),
+                        tolerance_value=case.tolerance)
     if functions is not None and import_problem is None and case.entry not in functions:
         defined = ", ".join(functions) if functions else "no functions"
         check.message = (f"no function named '{case.entry}'{did_you_mean(case.entry, functions)}; "

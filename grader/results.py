@@ -43,12 +43,14 @@ class CheckResult:
     got_value: Any = field(default=None, repr=False)
     expected_value: Any = field(default=None, repr=False)
     arguments: dict | None = field(default=None, repr=False)   # the case's raw inputs by name, for plots
+    tolerance_value: Any = field(default=None, repr=False)      # the Tolerance, to mark wrong elements
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data.pop("got_value")
         data.pop("expected_value")
         data.pop("arguments")
+        data.pop("tolerance_value")
         return json_safe(data)
 
 
@@ -81,6 +83,7 @@ class SubmissionReport:
     output: str = ""
     output_truncated: int = 0
     protections: list[str] = field(default_factory=list)
+    inactive_protections: dict[str, str] = field(default_factory=dict)   # protection -> why not
     seconds: float = 0.0
     functions: list[str] | None = None
 
@@ -99,6 +102,6 @@ class SubmissionReport:
     def to_dict(self) -> dict:
         return {"submission": self.submission, "score": self.score, "max_score": self.max_score,
                 "exercises": [e.to_dict() for e in self.exercises],
-                "isolation": {"protections": self.protections},
+                "isolation": {"protections": self.protections, "inactive": self.inactive_protections},
                 "output": self.output, "output_truncated_bytes": self.output_truncated,
                 "seconds": round(self.seconds, 4)}

@@ -12,14 +12,15 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 from grader import transport
 from grader.errors import GraderError
+from grader.sandbox import hardening, linux, slots
 from grader.sandbox.limits import Limits
 
 _BOOT = ("import sys, json; sys.path[:0] = json.loads(sys.argv[2]); "
-         "from grader.sandbox import zygote; zygote.main(sys.argv[1:2])")
+         "from grader.sandbox import zygote; zygote.main([sys.argv[1], sys.argv[3]])")
 _KEEP_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "SYSTEMROOT")
 
 
@@ -56,6 +57,8 @@ class RunOutcome:
     output: str = ""
     output_dropped: int = 0
     protections: list[str] = field(default_factory=list)
+    inactive: dict[str, str] = field(default_factory=dict)    # protection -> why it was not active
+    not_hidden: dict[str, str] = field(default_factory=dict)  # hidden path -> why it could not be
 
 
 def describe_exit(status: int | None, limits: Limits) -> str:
@@ -76,24 +79,92 @@ def describe_exit(status: int | None, limits: Limits) -> str:
     return f"the process exited with code {status} before answering (os._exit or a crash)"
 
 
-class Sandbox:
-    """One fork server; `run` grades one submission at a time. Start it before loading exercises."""
+def disabled_protections(disable: Iterable[str] | None = None) -> set[str]:
+    """Protections switched off: the argument, else GRADER_SANDBOX_DISABLE (comma-separated)."""
+    if disable is None:
+        disable = [p.strip() for p in os.environ.get("GRADER_SANDBOX_DISABLE", "").split(",") if p.strip()]
+    chosen = set(disable)
+    unknown = chosen - set(hardening.OPTIONAL)
+    if unknown:
+        raise SandboxError(f"unknown protection(s) {', '.join(sorted(unknown))}; "
+                           f"known: {', '.join(hardening.OPTIONAL)}")
+    return chosen
 
-    def __init__(self) -> None:
+
+class Sandbox:
+    """One fork server; `run` grades one submission at a time. Start it before loading exercises.
+
+    `disable` switches protections off (names in hardening.OPTIONAL), to test the fallback path."""
+
+    def __init__(self, disable: Iterable[str] | None = None) -> None:
+        self.disable = disabled_protections(disable)
+        self.slot, uid_reason = self._claim_uid()
+        self.parent_report = hardening.Report()
+        self.parent_report.active.append("separate process")
+        # a same-uid child (fallback mode) cannot read this process's memory or environment
+        self.parent_report.step(hardening.OPTIONAL["dumpable"], linux.set_not_dumpable,
+                                "dumpable" in self.disable)
+        self.options = {"uid": self.slot.uid if self.slot else None, "uid_reason": uid_reason,
+                        "disable": sorted(self.disable)}
+        self._boot()
+
+    def _claim_uid(self) -> tuple[slots.UidSlot | None, str]:
+        if "uid" in self.disable:
+            return None, "switched off"
+        if not hasattr(os, "setresuid") or not sys.platform.startswith("linux"):
+            return None, f"not Linux ({sys.platform})"
+        if os.geteuid() != 0:
+            return None, "not root"
+        try:
+            return slots.claim_uid(), ""
+        except OSError as exc:
+            return None, f"no free uid: {exc}"
+
+    def _boot(self) -> None:
+        """Start the fork server as a fresh interpreter: it inherits nothing of this process's memory."""
         parent_end, child_end = socket.socketpair()
         env = {key: os.environ[key] for key in _KEEP_ENV if key in os.environ}
         env.update({"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                     "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
         paths = [os.path.abspath(p) for p in sys.path if p]
+        # the fork server holds the uid's lock too, so the uid stays claimed while any child may live
+        keep = [child_end.fileno()] + ([self.slot.lock_fd] if self.slot else [])
         self.process = subprocess.Popen(
-            [sys.executable, "-B", "-I", "-c", _BOOT, str(child_end.fileno()), json.dumps(paths)],
-            pass_fds=[child_end.fileno()], env=env, stdin=subprocess.DEVNULL,
+            [sys.executable, "-B", "-I", "-c", _BOOT, str(child_end.fileno()), json.dumps(paths),
+             json.dumps(self.options)],
+            pass_fds=keep, env=env, stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd="/")
         child_end.close()
         self.control = parent_end
         self.reader = transport.FrameReader()
         self.inbox: list[dict] = []
         self.ready = False
+        self.server_report: dict = {}
+
+    def _restart_if_dead(self) -> None:
+        """A submission killed the fork server (possible only without the uid drop): start anew."""
+        if self.process.poll() is None:
+            return
+        self._discard_server()
+        self._boot()
+
+    def _discard_server(self) -> None:
+        self.control.close()
+        if self.process.stderr:
+            self.process.stderr.close()
+        self.process.wait()
+        if self.slot:    # its children may have outlived it: kill everything the sandbox uid runs
+            subprocess.run(["/bin/sh", "-c", "kill -9 -1"], user=self.slot.uid, group=self.slot.uid,
+                           extra_groups=[], env={}, cwd="/", stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, check=False)
+
+    @property
+    def protections(self) -> tuple[list[str], dict[str, str]]:
+        """Protections of the grader and the fork server: (active, {inactive: why})."""
+        self.wait_ready()
+        active = list(self.server_report.get("protections", []))
+        inactive = dict(self.server_report.get("inactive", {}))
+        return active, inactive
 
     # ---- control channel ----------------------------------------------------------------------
 
@@ -120,7 +191,7 @@ class Sandbox:
                     return message
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not self._receive(remaining):
-                raise SandboxError("the sandbox's fork server did not start: " + self._stderr())
+                raise SandboxError("the sandbox's fork server did not answer: " + self._stderr())
             # loop: look at what arrived
 
     def _stderr(self) -> str:
@@ -131,10 +202,12 @@ class Sandbox:
 
     def wait_ready(self) -> None:
         if not self.ready:
-            self._wait_for("ready")
+            self.server_report = self._wait_for("ready")
             self.ready = True
 
     def close(self) -> None:
+        if self.control.fileno() < 0:
+            return
         try:
             self.control.sendall(transport.pack({"op": "quit"}))
         except OSError:
@@ -143,10 +216,9 @@ class Sandbox:
             self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            self.process.wait()
-        self.control.close()
-        if self.process.stderr:
-            self.process.stderr.close()
+        self._discard_server()
+        if self.slot:
+            self.slot.release()
 
     def __enter__(self) -> "Sandbox":
         return self
@@ -157,26 +229,52 @@ class Sandbox:
     # ---- one submission -----------------------------------------------------------------------
 
     def run(self, source: str, filename: str, exercises: list[ExerciseRun],
-            import_timeout: float = 10.0) -> RunOutcome:
-        """Every call of every exercise, with restarts after a timeout or crash."""
+            import_timeout: float = 10.0, hidden_paths: Iterable[str] = ()) -> RunOutcome:
+        """Every call of every exercise, with restarts after a timeout or crash.
+
+        `hidden_paths` (files or directories: exercises, model solutions, other submissions) are
+        covered by empty mounts for the student's process where a mount namespace is available."""
+        self._restart_if_dead()
         self.wait_ready()
         result = RunOutcome(outcomes=[[CallOutcome("not_run") for _ in ex.calls] for ex in exercises])
+        hidden = sorted({os.path.abspath(p) for p in hidden_paths})
         remaining = [i for i, ex in enumerate(exercises) if ex.calls]
         while remaining:
+            self._restart_if_dead()
+            self.wait_ready()
             remaining = _Attempt(self, source, filename, exercises, remaining, import_timeout,
-                                 result).run()
+                                 result, hidden).run()
+        self._summarise_protections(result, hidden)
         return result
 
-    def _start(self, job: dict) -> tuple[int, int, int]:
+    def _summarise_protections(self, result: RunOutcome, hidden: list[str]) -> None:
+        active, inactive = self.protections
+        active = self.parent_report.active + [p for p in active if p not in self.parent_report.active]
+        inactive = {**self.parent_report.inactive, **inactive}
+        for name in result.protections:          # the child's own steps
+            if name not in active:
+                active.append(name)
+        inactive.update(result.inactive)
+        if hidden and not result.not_hidden and hardening.OPTIONAL["mount"] in active:
+            active.append("hidden paths")
+        elif hidden:
+            inactive["hidden paths"] = "; ".join(f"{path}: {why}" for path, why in result.not_hidden.items())
+        active.append("output cap")
+        result.protections, result.inactive = active, {k: v for k, v in inactive.items() if k not in active}
+
+    def _start(self, job: dict) -> tuple[int, int, int, dict]:
         result_r, result_w = os.pipe()
         output_r, output_w = os.pipe()
+        _widen_pipe(output_w)
         message = transport.pack({"op": "run", "job": job})
-        socket.send_fds(self.control, [message[:1]], [result_w, output_w])
-        self.control.sendall(message[1:])
-        os.close(result_w)
-        os.close(output_w)
+        try:
+            socket.send_fds(self.control, [message[:1]], [result_w, output_w])
+            self.control.sendall(message[1:])
+        finally:
+            os.close(result_w)
+            os.close(output_w)
         started = self._wait_for("started")
-        return started["pid"], result_r, output_r
+        return started["pid"], result_r, output_r, started.get("not_hidden") or {}
 
     def _kill(self, pid: int) -> None:
         try:
@@ -185,11 +283,24 @@ class Sandbox:
             pass
 
 
+_DEVNULL = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC) if hasattr(os, "splice") else None
+
+
+def _widen_pipe(fd: int) -> None:
+    """A 1 MiB pipe: fewer wake-ups when a submission prints a lot."""
+    try:
+        import fcntl
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+    except OSError:
+        pass
+
+
 class _Attempt:
     """One child process working through the remaining exercises; returns what is left to run."""
 
     def __init__(self, sandbox: Sandbox, source: str, filename: str, exercises: list[ExerciseRun],
-                 remaining: list[int], import_timeout: float, result: RunOutcome) -> None:
+                 remaining: list[int], import_timeout: float, result: RunOutcome,
+                 hidden: list[str] = ()) -> None:
         self.sandbox, self.exercises, self.result = sandbox, exercises, result
         self.remaining = remaining
         self.index: list[tuple[int, int]] = [(e, c) for e in remaining for c in range(len(exercises[e].calls))]
@@ -197,7 +308,7 @@ class _Attempt:
         self.limits = limits
         cpu = limits.cpu or (import_timeout + sum(exercises[e].limits.wall for e in remaining))
         self.job = {"source": source, "filename": filename, "limits": limits.as_dict(),
-                    "cpu_seconds": cpu,
+                    "cpu_seconds": cpu, "hidden": list(hidden),
                     "calls": [{"entry": exercises[e].calls[c].entry, "args": exercises[e].calls[c].args}
                               for e, c in self.index]}
         self.import_timeout = import_timeout
@@ -205,6 +316,7 @@ class _Attempt:
         self.current: int | None = None       # exercise being run
         self.call_started = 0.0
         self.output_mark = 0
+        self.output_kept = len(result.output.encode("utf-8", "replace"))
 
     def _limits(self) -> Limits:
         chosen = [self.exercises[e].limits for e in self.remaining]
@@ -213,12 +325,22 @@ class _Attempt:
                                     wall=max(l.wall for l in chosen))
 
     # -- output capture --
-    def _take_output(self, chunk: bytes) -> None:
-        kept = len(self.result.output.encode("utf-8", "replace"))
-        room = max(0, self.limits.output - kept)
-        if room:
+    def _read_output(self, fd: int) -> bool:
+        """Keep output up to the cap; past it, discard without copying (splice). False at EOF."""
+        room = self.limits.output - self.output_kept
+        if room <= 0 and _DEVNULL is not None:
+            try:
+                moved = os.splice(fd, _DEVNULL, 1 << 20)
+                self.result.output_dropped += moved
+                return moved > 0
+            except OSError:
+                pass
+        chunk = os.read(fd, 1 << 20)
+        if room > 0:
             self.result.output += chunk[:room].decode("utf-8", "replace")
-        self.result.output_dropped += max(0, len(chunk) - room)
+            self.output_kept += min(room, len(chunk))
+        self.result.output_dropped += max(0, len(chunk) - max(room, 0))
+        return bool(chunk)
 
     def _output_since_mark(self) -> str:
         text = self.result.output[self.output_mark:]
@@ -226,7 +348,8 @@ class _Attempt:
         return text
 
     def run(self) -> list[int]:
-        pid, result_r, output_r = self.sandbox._start(self.job)
+        pid, result_r, output_r, not_hidden = self.sandbox._start(self.job)
+        self.result.not_hidden.update(not_hidden)
         selector = selectors.DefaultSelector()
         selector.register(output_r, selectors.EVENT_READ, "output")
         selector.register(result_r, selectors.EVENT_READ, "result")
@@ -241,12 +364,13 @@ class _Attempt:
                 events = selector.select(wait)
                 # output first, so prints land before the result that followed them
                 for key, _ in sorted(events, key=lambda kv: kv[0].data != "output"):
+                    if key.data == "output":
+                        if not self._read_output(key.fd):
+                            selector.unregister(key.fd)
+                        continue
                     chunk = os.read(key.fd, 1 << 16)
                     if not chunk:
                         selector.unregister(key.fd)
-                        continue
-                    if key.data == "output":
-                        self._take_output(chunk)
                         continue
                     try:
                         frames = self.frames.feed(chunk)
@@ -267,6 +391,9 @@ class _Attempt:
                             return []
                 if not exited:
                     exited, exit_status = self._poll_exit(pid)
+                if not exited and not selector.get_map() and self.sandbox.process.poll() is not None:
+                    exited = True   # the fork server is gone; its child died with it (PDEATHSIG)
+                    return self._abandon(phase, "crashed", "the sandbox's fork server was killed")
                 if exited and not events:
                     return self._abandon(phase, "crashed", describe_exit(exit_status, self.limits))
                 if deadline is not None and time.monotonic() > deadline:
@@ -294,6 +421,9 @@ class _Attempt:
         kind = frame.get("t")
         if kind == "ready":
             self.result.protections = [str(p) for p in frame.get("protections", [])][:50]
+            inactive = frame.get("inactive")
+            if isinstance(inactive, dict):
+                self.result.inactive.update({str(k): str(v) for k, v in list(inactive.items())[:50]})
         elif kind == "sandbox_error":
             problem = CallOutcome("error", error={"type": "SandboxError",
                                                   "message": str(frame.get("message"))[:500]})

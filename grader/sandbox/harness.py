@@ -7,6 +7,7 @@ can only change the data it sends, which is no more than returning a different a
 from __future__ import annotations
 
 import builtins
+import linecache
 import os
 import sys
 import traceback
@@ -27,6 +28,7 @@ _callable = builtins.callable
 _sorted = builtins.sorted
 _dir = builtins.dir
 _np_array = np.array
+_linecache = linecache.cache
 
 MODULE_NAME = "solution"
 
@@ -65,8 +67,8 @@ def build_argument(node, functions):
 def run(job: dict, result_fd: int, output_fd: int, functions) -> None:
     """Entry point in the child; never returns."""
     try:
-        protections = hardening.harden(job, output_fd)
-        _write_frame(result_fd, {"t": "ready", "protections": protections})
+        report = hardening.harden(job, result_fd, output_fd)
+        _write_frame(result_fd, {"t": "ready", "protections": report.active, "inactive": report.inactive})
     except _BaseException as exc:  # the sandbox could not be set up: say so, run nothing
         _write_frame(result_fd, {"t": "sandbox_error", "message": f"{type(exc).__name__}: {exc}"})
         _exit(3)
@@ -82,6 +84,8 @@ def _grade(job: dict, result_fd: int, functions) -> None:
     module = types.ModuleType(MODULE_NAME)
     module.__file__ = filename
     sys.modules[MODULE_NAME] = module
+    # tracebacks show the student's lines without reading the file (unreadable after the uid drop)
+    _linecache[filename] = (len(job["source"]), None, job["source"].splitlines(True), filename)
     try:
         code = compile(job["source"], filename, "exec", dont_inherit=True)
         exec(code, module.__dict__)

@@ -10,6 +10,7 @@ Protocol on the control socket (length-prefixed JSON, see grader.transport):
 """
 from __future__ import annotations
 
+import json
 import os
 import selectors
 import shutil
@@ -19,12 +20,22 @@ import sys
 import tempfile
 
 from grader import transport
+from grader.sandbox import hardening, reaper
+
+
+# Imported once, before any fork: after the uid drop a child cannot read the Python installation
+# (it lives in root's home here), so what is not loaded now cannot be imported by student code.
+PRELOAD = ("numpy", "numpy.linalg", "numpy.random", "numpy.fft", "math", "cmath", "random", "functools",
+           "itertools", "collections", "statistics", "fractions", "decimal", "operator", "typing",
+           "dataclasses", "copy", "time", "re", "string", "json", "warnings", "traceback", "numbers",
+           "heapq", "bisect", "array", "struct", "enum", "abc")
 
 
 def _preload():
     """Everything students and the harness need, imported once, before any fork."""
-    import numpy  # noqa: F401
-    import math, cmath, random, functools, itertools, collections, statistics, fractions, decimal  # noqa: F401,E401
+    import importlib
+    for name in PRELOAD:
+        importlib.import_module(name)
     from grader.sandbox import harness
     from grader.functions import default_registry
     from grader.expr import parse
@@ -40,23 +51,33 @@ def _preload():
 
 
 class Zygote:
-    def __init__(self, control: socket.socket) -> None:
+    def __init__(self, control: socket.socket, options: dict) -> None:
         self.control = control
         self.reader = transport.FrameReader()
         self.pending_fds: list[int] = []
         self.children: dict[int, str] = {}       # pid -> its private working directory
         self.harness, self.student_function = _preload()
+        self.disable = set(options.get("disable", ()))
+        self.isolation = hardening.isolate_fork_server(self.disable)
+        self.mounts = hardening.OPTIONAL["mount"] in self.isolation.active
+        self.tree_kill = hardening.OPTIONAL["reaper"] in self.isolation.active
+        self.uid, self.uid_reason = options.get("uid"), options.get("uid_reason", "")
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_w, False)
         signal.set_wakeup_fd(self.wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         self.sandbox_root = tempfile.mkdtemp(prefix="grader-sandbox-")
+        os.chmod(self.sandbox_root, 0o711)       # the sandbox uid may enter its own directory only
+        self.hidden: dict[str, str | None] = {}  # path -> None (hidden) or why it is not
+        self.needed = [os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, self.sandbox_root,
+                       os.path.dirname(os.path.dirname(transport.__file__)), "/usr", "/lib", "/proc", "/dev")]
 
     def send(self, message: dict) -> None:
         self.control.sendall(transport.pack(message))
 
     def serve(self) -> None:
-        self.send({"op": "ready", "pid": os.getpid()})
+        self.send({"op": "ready", "pid": os.getpid(), "protections": self.isolation.active,
+                   "inactive": self.isolation.inactive})
         selector = selectors.DefaultSelector()
         selector.register(self.control, selectors.EVENT_READ, "control")
         selector.register(self.wake_r, selectors.EVENT_READ, "wake")
@@ -74,7 +95,10 @@ class Zygote:
             shutil.rmtree(self.sandbox_root, ignore_errors=True)
 
     def on_control(self) -> bool:
-        data, fds, _, _ = socket.recv_fds(self.control, 1 << 20, 8)
+        try:
+            data, fds, _, _ = socket.recv_fds(self.control, 1 << 20, 8)
+        except OSError:
+            return False
         if not data:
             return False
         for fd in fds:
@@ -92,24 +116,34 @@ class Zygote:
                 return False
         return True
 
+    def _hide(self, paths: list[str]) -> dict[str, str]:
+        """Hide what this run must not read; returns {path: reason} for what could not be hidden."""
+        for path in paths:
+            if path not in self.hidden:
+                self.hidden[path] = (hardening.hide_path(path, self.needed) if self.mounts
+                                     else "no mount namespace")
+        return {path: self.hidden[path] for path in paths if self.hidden[path]}
+
     def start(self, job: dict, result_fd: int, output_fd: int) -> None:
+        self.clean_up()                          # whatever an earlier run left is gone first
+        not_hidden = self._hide([str(p) for p in job.get("hidden", [])])
         workdir = tempfile.mkdtemp(dir=self.sandbox_root)
-        job["workdir"] = workdir
+        if self.uid is not None:
+            os.chown(workdir, self.uid, self.uid)
+        job.update(workdir=workdir, uid=self.uid, server_pid=os.getpid(), uid_reason=self.uid_reason, disable=sorted(self.disable))
         pid = os.fork()
         if pid == 0:
             self._become_child(job, result_fd, output_fd)
         os.close(result_fd)
         os.close(output_fd)
         self.children[pid] = workdir
-        self.send({"op": "started", "pid": pid})
+        self.send({"op": "started", "pid": pid, "not_hidden": not_hidden})
 
     def _become_child(self, job: dict, result_fd: int, output_fd: int) -> None:
         try:
             signal.set_wakeup_fd(-1)
             for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
                 signal.signal(sig, signal.SIG_DFL)
-            for fd in (self.control.fileno(), self.wake_r, self.wake_w):
-                os.close(fd)
             self.harness.run(job, result_fd, output_fd, self.student_function)
         finally:
             os._exit(5)
@@ -121,29 +155,56 @@ class Zygote:
             os.killpg(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+        self.clean_up()
+
+    def clean_up(self) -> None:
+        """Every process of earlier runs killed and reaped, their files removed."""
+        if self.tree_kill:
+            reaper.kill_descendants(self._on_reaped)
+        else:
+            reaper.reap(self._on_reaped)
+        if self.mounts and not self.children:     # files a run left in the private /tmp
+            for directory in hardening.PRIVATE_MOUNTS:
+                try:
+                    entries = os.listdir(directory)
+                except OSError:
+                    continue
+                for name in entries:
+                    path = os.path.join(directory, name)
+                    if path != self.sandbox_root:
+                        _remove(path)
 
     def reap(self) -> None:
-        while self.children:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            workdir = self.children.pop(pid, None)
-            try:
-                os.killpg(pid, signal.SIGKILL)   # descendants left in its process group
-            except (ProcessLookupError, PermissionError):
-                pass
-            if workdir:
-                shutil.rmtree(workdir, ignore_errors=True)
-            code = os.waitstatus_to_exitcode(status)
-            self.send({"op": "exited", "pid": pid, "status": code})
+        if reaper.reap(self._on_reaped) and not self.children:
+            self.clean_up()                      # its descendants (even setsid ones) go with it
+
+    def _on_reaped(self, pid: int, status: int) -> None:
+        workdir = self.children.pop(pid, None)
+        if workdir is None:
+            return                               # an orphaned descendant, re-parented to us
+        try:
+            os.killpg(pid, signal.SIGKILL)       # descendants left in its process group
+        except (ProcessLookupError, PermissionError):
+            pass
+        shutil.rmtree(workdir, ignore_errors=True)
+        self.send({"op": "exited", "pid": pid, "status": os.waitstatus_to_exitcode(status)})
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
 
 
 def main(argv: list[str]) -> None:
+    """argv: the control socket's fd, then the options as JSON ({"uid", "uid_reason", "disable"})."""
     control = socket.socket(fileno=int(argv[0]))
-    Zygote(control).serve()
+    options = json.loads(argv[1]) if len(argv) > 1 else {}
+    Zygote(control, options).serve()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,58 @@
+"""Thin ctypes wrappers for the Linux calls the sandbox needs (unshare, mount, prctl).
+
+Each raises `Unavailable` with a short reason when the platform or the privileges do not allow the
+call, so the caller can report the protection as inactive instead of failing.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+import sys
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWNET = 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 4, 36, 38
+
+
+class Unavailable(OSError):
+    """This protection cannot be switched on here; str() says why."""
+
+
+_libc = None
+
+
+def _call(name: str, *args) -> int:
+    global _libc
+    if not sys.platform.startswith("linux"):
+        raise Unavailable(f"not Linux ({sys.platform})")
+    if _libc is None:
+        _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    result = getattr(_libc, name)(*args)
+    if result != 0:
+        code = ctypes.get_errno()
+        reason = "not root" if code == errno.EPERM and os.geteuid() != 0 else os.strerror(code)
+        raise Unavailable(f"{name} failed: {reason}")
+    return result
+
+
+def unshare(flags: int) -> None:
+    _call("unshare", ctypes.c_int(flags))
+
+
+def mount(source: str, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    encode = lambda text: None if text is None else os.fsencode(text)  # noqa: E731
+    _call("mount", encode(source), encode(target), encode(fstype), ctypes.c_ulong(flags), encode(data))
+
+
+def prctl(option: int, value: int) -> None:
+    _call("prctl", ctypes.c_int(option), ctypes.c_ulong(value), ctypes.c_ulong(0), ctypes.c_ulong(0),
+          ctypes.c_ulong(0))
+
+
+def set_not_dumpable() -> None:
+    """Same-uid processes can no longer read this process's /proc/<pid>/environ, mem or attach to it."""
+    prctl(PR_SET_DUMPABLE, 0)

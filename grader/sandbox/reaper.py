@@ -1,0 +1,65 @@
+"""Killing every process a student run left behind, including ones that called setsid or double-forked.
+
+The fork server is a child subreaper (PR_SET_CHILD_SUBREAPER): an orphaned descendant is re-parented
+to it, not to init, so "kill all my children, reap, repeat" reaches the whole tree however its
+members re-grouped themselves. A process cannot leave the subtree of its ancestors.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Callable
+
+from grader.sandbox import linux
+
+
+def become_subreaper() -> None:
+    linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
+
+
+def children() -> list[int]:
+    """This process's children (zombies included), from /proc; [] where /proc is unavailable."""
+    found: list[int] = []
+    try:
+        for task in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{task}/children", "rb") as listing:
+                found += [int(pid) for pid in listing.read().split()]
+    except OSError:
+        return []
+    return found
+
+
+def kill_descendants(on_reaped: Callable[[int, int], None], timeout: float = 5.0) -> bool:
+    """SIGKILL every descendant and reap it; `on_reaped(pid, status)` for each child reaped.
+
+    Returns False if some survived `timeout` (a process stuck in uninterruptible sleep)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = children()
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        reaped = reap(on_reaped)
+        if not pids and not reaped:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        if not reaped:
+            time.sleep(0.0005)   # killed, not yet dead: give the kernel a moment to finish the exit
+
+
+def reap(on_reaped: Callable[[int, int], None]) -> int:
+    """Collect every child that has exited, without waiting; returns how many."""
+    count = 0
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return count
+        if pid == 0:
+            return count
+        count += 1
+        on_reaped(pid, status)
