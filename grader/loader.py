@@ -13,7 +13,7 @@ import yaml
 
 from grader.errors import DefinitionError, did_you_mean
 from grader.exercise import Exercise, Tolerance
-from grader.sandbox.limits import Limits, parse_memory
+from grader.sandbox.limits import Limits, parse_limits, parse_memory
 from grader.yaml_lines import LineDict, load_yaml
 
 COMMON_KEYS = {
@@ -27,6 +27,7 @@ COMMON_KEYS = {
     "seed": "seed of the random cases (default: derived from the id)",
     "timeout": "seconds per run of the student's functions (default 10)",
     "memory": "memory limit for the student's code, e.g. 512M (default 1G)",
+    "limits": "more limits for the student's code: {cpu, processes, file_size, open_files, output}",
     "hints": "list of hints revealed after a failed attempt",
     "visibility": "visible, hidden, after_due_date or after_published (Gradescope)",
     "variants": "true: every student gets their own random inputs (seeded by the student id)",
@@ -113,6 +114,11 @@ def parse_exercise(text: str, path: str, plugins) -> Exercise:
             limits = limits.with_overrides(memory=parse_memory(data["memory"]))
         except ValueError as exc:
             raise _error(path, data, "memory", str(exc)) from None
+    if "limits" in data:
+        try:
+            limits = limits.with_overrides(**parse_limits(data["limits"]))
+        except ValueError as exc:
+            raise _error(path, data, "limits", str(exc)) from None
     hints = data.get("hints", [])
     hints = [hints] if isinstance(hints, str) else hints
     if not isinstance(hints, list) or not all(isinstance(h, str) for h in hints):

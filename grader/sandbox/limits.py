@@ -43,3 +43,39 @@ def parse_memory(value: object) -> int:
     if number <= 0:
         raise ValueError("must be positive")
     return int(number)
+
+
+# The `limits:` mapping of an exercise file and the matching `grader check` flags.
+LIMIT_KEYS = {
+    "cpu": "CPU seconds for the student's process (default: the sum of the time limits)",
+    "processes": "processes the student's code may run at once (default 32)",
+    "file_size": "largest file it may write, e.g. 1M (default 16M)",
+    "open_files": "open file descriptors (default 64)",
+    "output": "bytes of printed output kept in the report, e.g. 64K (default 64K)",
+}
+
+
+def parse_limits(mapping: object) -> dict:
+    """Limits overrides from an exercise's `limits:` mapping; ValueError names the bad key."""
+    if not isinstance(mapping, dict):
+        raise ValueError(f"a mapping with any of: {', '.join(LIMIT_KEYS)}")
+    parsed = {}
+    for key, value in mapping.items():
+        if key not in LIMIT_KEYS:
+            raise ValueError(f"unknown limit '{key}'; known limits: {', '.join(LIMIT_KEYS)}")
+        parsed[key] = parse_limit(key, value)
+    return parsed
+
+
+def parse_limit(key: str, value: object) -> float | int:
+    try:
+        if key in ("file_size", "output"):
+            return parse_memory(value)
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ValueError
+        number = float(value) if key == "cpu" else int(value)
+    except ValueError as exc:
+        raise ValueError(f"limit '{key}': {exc or 'expected a number'}") from None
+    if number <= 0 or (key == "open_files" and number < 16):
+        raise ValueError(f"limit '{key}' must be {'at least 16' if key == 'open_files' else 'positive'}")
+    return number
