@@ -5,4 +5,7 @@ COMMAND_MODULES = (
     "grader.commands.check",
     "grader.commands.plugins",
     "grader.commands.batch",
+    "grader.commands.validate",
+    "grader.commands.new",
+    "grader.commands.schema",
 )
