@@ -44,15 +44,17 @@ def prepare(exercises: list[Exercise], plugins, seed: int | None = None,
             for ex in exercises]
 
 
-def _exercise_run(item: Prepared, wall: float | None, memory: int | None) -> ExerciseRun:
+def _exercise_run(item: Prepared, wall: float | None, memory: int | None,
+                  limits: dict | None = None) -> ExerciseRun:
     calls = [CallSpec(case.entry, [encode_input(fresh_copy(arg)) for arg in case.args]) for case in item.cases]
-    return ExerciseRun(calls, item.exercise.limits.with_overrides(wall=wall, memory=memory))
+    return ExerciseRun(calls, item.exercise.limits.with_overrides(wall=wall, memory=memory, **(limits or {})))
 
 
 def grade_submission(path: str | Path, prepared: list[Prepared], plugins, sandbox: Sandbox, *,
                      timeout: float | None = None, memory: int | None = None,
                      display_name: str | None = None,
-                     hidden_paths: list[str | Path] | None = None) -> SubmissionReport:
+                     hidden_paths: list[str | Path] | None = None,
+                     limits: dict | None = None) -> SubmissionReport:
     """Grade one file. `hidden_paths` are made unreadable to the student's code where the OS allows;
     by default the directories of the exercises and the submission's own directory (other students'
     files may sit beside it; the source itself is sent to the sandbox in memory)."""
@@ -64,7 +66,7 @@ def grade_submission(path: str | Path, prepared: list[Prepared], plugins, sandbo
         problem = CallOutcome("error", error={"type": type(exc).__name__, "message": f"cannot read {name}: {exc}"})
         results = [_settle(item, [problem] * len(item.cases), plugins, None, problem) for item in prepared]
         return SubmissionReport(name, results, seconds=time.perf_counter() - started)
-    runs = [_exercise_run(item, timeout, memory) for item in prepared]
+    runs = [_exercise_run(item, timeout, memory, limits) for item in prepared]
     import_timeout = timeout or max([item.exercise.limits.wall for item in prepared] or [10.0])
     if hidden_paths is None:
         hidden_paths = {str(Path(item.exercise.path).resolve().parent) for item in prepared if item.exercise.path}
@@ -107,8 +109,7 @@ def _error_message(outcome: CallOutcome, exercise: Exercise, import_problem: Cal
     if outcome.status in ("timeout", "crashed"):
         return message
     if kind == "MemoryError":
-        return (f"memory limit exceeded ({exercise.limits.memory // (1024 * 1024)} MiB): "
-                f"MemoryError {message}".rstrip())
+        return f"MemoryError: {message}"     # the sandbox's message names the memory limit in force
     if kind in ("SystemExit", "KeyboardInterrupt"):
         return f"your code raised {kind} ({message or 'sys.exit()'}); return a value instead of exiting"
     return f"raised {kind}: {message}" if message else f"raised {kind}"

@@ -6,6 +6,7 @@ from pathlib import Path
 from grader.commands.common import (EXIT_NOT_PASSED, EXIT_OK, add_exercises_option, load_plugins,
                                     load_selected, write_output)
 from grader.errors import UsageError
+from grader.sandbox.limits import LIMIT_KEYS
 
 NAME, HELP = "check", "grade a solution file"
 
@@ -18,12 +19,15 @@ def add_arguments(parser) -> None:
     parser.add_argument("--output", type=Path, metavar="FILE", help="write the report here instead of stdout")
     parser.add_argument("--timeout", type=float, metavar="S", help="seconds per exercise (default 10)")
     parser.add_argument("--memory", metavar="SIZE", help="memory limit for student code, e.g. 512M (default 1G)")
+    for key, flag, metavar in (("cpu", "--cpu", "S"), ("processes", "--processes", "N"),
+                               ("file_size", "--file-size", "SIZE"), ("open_files", "--open-files", "N")):
+        parser.add_argument(flag, dest=f"limit_{key}", metavar=metavar, help=f"limit: {LIMIT_KEYS[key]}")
     parser.add_argument("--seed", type=int, metavar="N", help="change the random cases (same N, same cases)")
 
 
 def run(args) -> int:
     from grader.sandbox.client import Sandbox
-    from grader.sandbox.limits import parse_memory
+    from grader.sandbox.limits import parse_limit, parse_memory
     if not args.file.is_file():
         raise UsageError(f"no such file: {args.file}")
     memory = None
@@ -34,6 +38,14 @@ def run(args) -> int:
             raise UsageError(f"--memory: {exc}") from None
     if args.timeout is not None and args.timeout <= 0:
         raise UsageError("--timeout must be positive")
+    limits = {}
+    for key in LIMIT_KEYS:
+        value = getattr(args, f"limit_{key}", None)
+        if value is not None:
+            try:
+                limits[key] = parse_limit(key, value)
+            except ValueError as exc:
+                raise UsageError(f"--{key.replace('_', '-')}: {exc}") from None
     sandbox = Sandbox()        # boots in parallel with loading; it never sees a reference value
     try:
         plugins = load_plugins()
@@ -41,7 +53,7 @@ def run(args) -> int:
         from grader.engine import grade_submission, prepare
         prepared = prepare(load_selected(args, plugins, args.exercise), plugins, args.seed)
         report = grade_submission(args.file, prepared, plugins, sandbox, timeout=args.timeout,
-                                  memory=memory, display_name=str(args.file))
+                                  memory=memory, display_name=str(args.file), limits=limits)
     finally:
         sandbox.close()
     write_output(fmt.render(report), args.output)

@@ -431,7 +431,7 @@ class _Attempt:
             return "sandbox_error"
         elif kind == "import_error":
             self.result.functions = []
-            self.result.import_problem = CallOutcome("error", error=_clean_error(frame),
+            self.result.import_problem = CallOutcome("error", error=_clean_error(frame, self.limits),
                                                      output=self._output_since_mark())
             self._fill_remaining(self.result.import_problem)
             return "import_failed"
@@ -456,7 +456,7 @@ class _Attempt:
                 except transport.TransportError as exc:
                     outcome = CallOutcome("error", error={"type": "TransportError", "message": str(exc)})
             else:
-                outcome = CallOutcome("error", error=_clean_error(frame))
+                outcome = CallOutcome("error", error=_clean_error(frame, self.limits))
             outcome.output, outcome.seconds = self._output_since_mark(), seconds
             self.result.outcomes[e][c] = outcome
         elif kind == "done":
@@ -500,9 +500,12 @@ class _Attempt:
         return self.remaining[position + 1:]
 
 
-def _clean_error(frame: dict) -> dict:
+def _clean_error(frame: dict, limits: Limits) -> dict:
     traceback_lines = frame.get("traceback")
-    return {"type": str(frame.get("type", "Exception"))[:100],
-            "message": str(frame.get("message", ""))[:transport.MAX_TEXT],
+    kind, message = str(frame.get("type", "Exception"))[:100], str(frame.get("message", ""))[:transport.MAX_TEXT]
+    if kind == "MemoryError":
+        message = f"the memory limit ({limits.memory // (1024 * 1024)} MiB) was reached" + (
+            f": {message}" if message else "")
+    return {"type": kind, "message": message,
             "traceback": [str(line)[:500] for line in traceback_lines][:20]
             if isinstance(traceback_lines, list) else []}

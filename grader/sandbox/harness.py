@@ -48,7 +48,8 @@ def _describe(exc: BaseException, filename: str) -> dict:
         message = str(exc)[: transport.MAX_TEXT]
     except _BaseException:
         message = "<the exception's message could not be shown>"
-    kind = type.__getattribute__(type(exc), "__name__")
+    # numpy's _ArrayMemoryError and friends: the parent words every one as the memory limit
+    kind = "MemoryError" if isinstance(exc, MemoryError) else type.__getattribute__(type(exc), "__name__")
     if isinstance(exc, SyntaxError) and exc.lineno:
         message = f"{exc.msg} (line {exc.lineno})"
     return {"type": str(kind), "message": message, "traceback": _student_traceback(exc, filename)}
