@@ -84,7 +84,7 @@ def _sha256(*parts: bytes) -> str:
 
 
 def config_hash(exercises: list[Exercise], *, seed: int | None, timeout: float | None,
-                memory: int | None) -> str:
+                memory: int | None, variants: bool = False) -> str:
     """Everything besides the submission that decides a grade: the exercise files and the options."""
     described = []
     for exercise in exercises:
@@ -92,7 +92,7 @@ def config_hash(exercises: list[Exercise], *, seed: int | None, timeout: float |
             definition = _sha256(Path(exercise.path).read_bytes())
         except OSError:
             definition = _sha256(repr(exercise).encode())
-        described.append([exercise.id, definition, exercise.variants])
+        described.append([exercise.id, definition, exercise.variants or variants])
     options = {"grader": __version__, "seed": seed, "timeout": timeout, "memory": memory,
                "exercises": described}
     return _sha256(json.dumps(options, sort_keys=True).encode())
@@ -285,7 +285,15 @@ class Grader:
             report = problem_report(student.label, prepared,
                                     f"the grader could not run this submission: {type(exc).__name__}: {exc}")
             return Graded(student, report, _record(student, key, report), journaled=False)
-        return Graded(student, report, _record(student, key, report))
+        # a grader-side failure is not the student's grade: keep it out of the journal so a rerun
+        # grades this student again
+        return Graded(student, report, _record(student, key, report), journaled=not sandbox_failed(report))
+
+
+def sandbox_failed(report: SubmissionReport) -> bool:
+    """True when the sandbox itself failed on some check (reported as a SandboxError)."""
+    return any(check.status == "error" and "SandboxError" in check.message
+               for exercise in report.exercises for check in exercise.checks)
 
 
 def _record(student: Student, key: str, report: SubmissionReport) -> dict:
@@ -398,7 +406,8 @@ def run_batch(options: BatchOptions, plugins, *, progress_stream: TextIO = sys.s
     journaling every finished student and writing no output file."""
     started = time.monotonic()
     students = discover_students(options.directory, options.filename)
-    config = config_hash(options.exercises, seed=options.seed, timeout=options.timeout, memory=options.memory)
+    config = config_hash(options.exercises, seed=options.seed, timeout=options.timeout, memory=options.memory,
+                         variants=options.variants)
     journal = Journal(options.journal_path or options.out.with_name(options.out.name + ".journal"))
     journaled = journal.load()
     own_pool = pool is None

@@ -23,6 +23,10 @@ def add_arguments(parser) -> None:
                                ("file_size", "--file-size", "SIZE"), ("open_files", "--open-files", "N")):
         parser.add_argument(flag, dest=f"limit_{key}", metavar=metavar, help=f"limit: {LIMIT_KEYS[key]}")
     parser.add_argument("--seed", type=int, metavar="N", help="change the random cases (same N, same cases)")
+    parser.add_argument("--student", metavar="ID",
+                        help="the inputs of student ID's variant (exercises with variants: true, as grader batch)")
+    parser.add_argument("--variants", action="store_true",
+                        help="with --student: every exercise is a variant (as grader batch --variants)")
 
 
 def run(args) -> int:
@@ -51,7 +55,11 @@ def run(args) -> int:
         plugins = load_plugins()
         fmt = plugins.formats.get(args.format)
         from grader.engine import grade_submission, prepare
-        prepared = prepare(load_selected(args, plugins, args.exercise), plugins, args.seed)
+        exercises = load_selected(args, plugins, args.exercise)
+        if args.variants:
+            import dataclasses
+            exercises = [dataclasses.replace(e, variants=True) for e in exercises]
+        prepared = prepare(exercises, plugins, args.seed, student=args.student)
         report = grade_submission(args.file, prepared, plugins, sandbox, timeout=args.timeout,
                                   memory=memory, display_name=str(args.file), limits=limits)
     finally:
