@@ -1,0 +1,143 @@
+"""Speed of `grader batch` against the classroom-CI way: one `python -m pytest` per student.
+
+Run `python benchmarks/batch.py [--students 240] [--jobs 2] [--pytest-sample 10]`. It generates a
+class into a temporary directory from examples/solution.py (about half correct, half with one or
+two of the course's typical mistakes), grades it once with `grader batch` (the whole bank, the
+command as an instructor runs it, start-up included), then times `python -m pytest` on a small
+numpy test file for a sample of students and extrapolates per student. Prints a markdown table.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "solution.py"
+
+# (original text, mistaken text): the mistakes the course's diagnoses talk about
+MUTATIONS = [
+    ("/ (2 * delta)", "/ delta"),                                   # one-sided scale: factor 2
+    ("return s * (1 - s)", "return s * (1 + s)"),                    # wrong sigmoid derivative
+    ("def du_dx(x):\n    return 2 * x", "def du_dx(x):\n    return x"),
+    ("return df1dx * df2du\n", "return df2du\n"),                    # missing inner factor
+    ("def matmul_backward_first(X, W):\n    return np.transpose(W, (1, 0))",
+     "def matmul_backward_first(X, W):\n    return W"),                # not transposed
+    ("return dsda * dadx, dsda * dady", "return dsda * dadx, -dsda * dady"),
+    ("return np.dot(dLdN, dNdX)", "return np.dot(dLdN, dNdX).T"),   # transposed answer
+]
+
+PYTEST_FILE = '''\
+import importlib.util
+import numpy as np
+
+spec = importlib.util.spec_from_file_location("student", {path!r})
+student = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(student)
+
+
+def sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def test_sigmoid_derivative():
+    x = np.linspace(-3, 3, 7)
+    np.testing.assert_allclose(student.sigmoid_derivative(x), sigmoid(x) * (1 - sigmoid(x)), rtol=1e-3)
+
+
+def test_deriv():
+    x = np.linspace(-2, 2, 5)
+    np.testing.assert_allclose(student.deriv(np.square, x), 2 * x, rtol=1e-3, atol=1e-4)
+'''
+
+
+def generate_class(directory: Path, count: int, seed: int = 0) -> dict[str, int]:
+    """`count` students; returns how many mistakes each one's file carries."""
+    rng = random.Random(seed)
+    source = EXAMPLE.read_text()
+    mistakes = {}
+    for index in range(count):
+        name = f"student{index:04d}"
+        text = source
+        chosen = [] if rng.random() < 0.5 else rng.sample(MUTATIONS, rng.choice([1, 2]))
+        for original, mistaken in chosen:
+            assert original in text, original
+            text = text.replace(original, mistaken)
+        if index % 10 == 3:         # some students hand in a folder
+            (directory / name).mkdir()
+            (directory / name / "solution.py").write_text(text)
+        else:
+            (directory / f"{name}.py").write_text(text)
+        mistakes[name] = len(chosen)
+    return mistakes
+
+
+def time_grader(directory: Path, jobs: int, out: Path) -> float:
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "grader", "batch", str(directory), "--jobs", str(jobs),
+                           "--out", str(out)], capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"grader batch failed ({done.returncode}):\n{done.stderr}")
+    return seconds
+
+
+def time_pytest(directory: Path, students: list[str], work: Path) -> float:
+    """Seconds for `python -m pytest` once per student, one after the other, as a CI job does."""
+    started = time.perf_counter()
+    for name in students:
+        path = directory / f"{name}.py"
+        if not path.exists():
+            path = directory / name / "solution.py"
+        test = work / f"test_{name}.py"
+        test.write_text(PYTEST_FILE.format(path=str(path)))
+        subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test)],
+                       capture_output=True, text=True, cwd=work)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=240)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--pytest-sample", type=int, default=10)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="grader-bench-") as temporary:
+        root = Path(temporary)
+        directory, work = root / "class", root / "pytest"
+        directory.mkdir()
+        work.mkdir()
+        mistakes = generate_class(directory, args.students)
+        out = root / "gradebook.csv"
+        grader_seconds = time_grader(directory, args.jobs, out)
+        with open(out, newline="") as stream:
+            rows = {row["student"]: row for row in csv.DictReader(stream)}
+        # sanity: every correct file has full marks, every mutated one has lost points
+        wrong = [name for name, count in mistakes.items()
+                 if (float(rows[name]["score"]) == float(rows[name]["max_score"])) != (count == 0)]
+        if wrong or len(rows) != args.students:
+            raise SystemExit(f"gradebook is wrong for {wrong[:5]} ({len(rows)} rows)")
+        sample = sorted(mistakes)[:args.pytest_sample]
+        pytest_seconds = time_pytest(directory, sample, work)
+    per_grader = grader_seconds / args.students
+    per_pytest = pytest_seconds / len(sample)
+    print(f"class of {args.students} students ({sum(c == 0 for c in mistakes.values())} correct), "
+          f"{args.jobs} jobs, {os.cpu_count()} cores, Python {sys.version.split()[0]}\n")
+    print("| way | per student | students/s | 200 students |")
+    print("|---|---:|---:|---:|")
+    print(f"| `grader batch` (9 exercises, 62 checks, sandboxed; whole command) | {per_grader * 1000:.1f} ms "
+          f"| {1 / per_grader:.0f} | {per_grader * 200:.1f} s |")
+    print(f"| `python -m pytest` per student (2 numpy checks; {len(sample)} timed) | {per_pytest * 1000:.0f} ms "
+          f"| {1 / per_pytest:.1f} | {per_pytest * 200:.0f} s |")
+    print(f"\n`grader batch` is {per_pytest / per_grader:.0f}x faster per student "
+          f"({1 / per_grader:.0f} students/s).")
+
+
+if __name__ == "__main__":
+    main()
