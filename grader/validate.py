@@ -75,11 +75,12 @@ def _fix_for(error: DefinitionError, plugins, data: Any) -> str:
     help_text = COMMON_KEYS.get(top)
     if help_text is None and isinstance(kind, str) and kind in plugins.kinds:
         help_text = dict(getattr(plugins.kinds.get(kind), "keys", {})).get(top)
-    return f"'{top}' is {help_text}" if help_text else ""
+    return f"'{top}': {help_text}" if help_text else ""
 
 
 def _blank_key(text: str, data: LineDict, key: str) -> str | None:
-    """The text with a top-level key's lines turned into comments (line numbers stay put)."""
+    """The text with a top-level key's lines turned into comments (line numbers stay put); a
+    required key gets a stand-in value on its first line instead."""
     start = data.lines.get(key)
     if start is None or list(data.lines.values()).count(start) > 1:
         return None
@@ -88,6 +89,8 @@ def _blank_key(text: str, data: LineDict, key: str) -> str | None:
     end = min(following) - 1 if following else len(lines)
     for number in range(start, end + 1):
         lines[number - 1] = "#\n"
+    if key in _STAND_INS:
+        lines[start - 1] = f"{key}: {_STAND_INS[key]}\n"
     return "".join(lines)
 
 
@@ -115,7 +118,8 @@ def check_definition(text: str, path: str, plugins) -> tuple[Exercise | None, Li
                                     _fix_for(exc, plugins, data)))
             top = (exc.field or "").split(".")[0].split("[")[0]
             allowed = _allowed_keys(data, plugins)
-            if not isinstance(data, LineDict) or not top or (top in allowed and top not in _REMOVABLE):
+            replaceable = top in _REMOVABLE or top in _STAND_INS or top not in allowed
+            if not isinstance(data, LineDict) or not top or not replaceable:
                 return None, data if isinstance(data, LineDict) else None, problems
             blanked = _blank_key(text, data, top)
             if blanked is None:
@@ -123,7 +127,7 @@ def check_definition(text: str, path: str, plugins) -> tuple[Exercise | None, Li
             text = blanked
             data = load_yaml(text)
             continue
-        return (None if problems else exercise), data, problems
+        return exercise, data, problems  # after repairs: good enough for the case checks
     return None, data if isinstance(data, LineDict) else None, problems
 
 
@@ -276,7 +280,7 @@ def check_discrimination(exercise: Exercise, data: LineDict, plugins, sandbox, v
     from grader.engine import grade_submission, prepare
 
     base = Path(exercise.path).parent
-    model = base / str(data["model"])
+    model = _near(base, str(data["model"]))
     problems = []
     line = exercise.line_of("model")
     if not model.is_file():
@@ -284,12 +288,12 @@ def check_discrimination(exercise: Exercise, data: LineDict, plugins, sandbox, v
                         "create it, or correct the path (it is relative to this exercise file)")]
     mutants = []
     for index, (name, expect) in enumerate(_mutant_entries(data)):
-        path = base / name
+        path = _near(base, name)
         if not path.is_file():
             problems.append(Problem(exercise.path, exercise.line_of("mutants"), f"mutants[{index}]",
                                     f"no mutant file at {path}", "create it, or correct the path"))
         else:
-            mutants.append((path, expect))
+            mutants.append((index, path, expect))
     (prepared,) = prepare([exercise], plugins)
     report = grade_submission(model, [prepared], plugins, sandbox)
     validation.models_run += 1
@@ -316,25 +320,32 @@ def check_discrimination(exercise: Exercise, data: LineDict, plugins, sandbox, v
                 exercise.path, tolerance_line, "tolerance" if exercise.line_of("tolerance") else "cases",
                 f"built-in mutant '{name}' ({description}) passes every case: the exercise cannot tell it "
                 f"from a right answer", _loose_fix(name, exercise)))
-    for path, expect in mutants:
+    for index, path, expect in mutants:
+        field_name = f"mutants[{index}]"
         report = grade_submission(path, [prepared], plugins, sandbox)
         validation.mutants_run += 1
         got = report.exercises[0]
         validation.mutants_killed += got.status == "failed" and expect == "fail"
         if expect == "fail" and got.status == "passed":
-            problems.append(Problem(exercise.path, exercise.line_of("mutants"), "mutants",
+            problems.append(Problem(exercise.path, exercise.line_of("mutants"), field_name,
                                     f"the wrong solution {path.name} passes every case",
                                     "add cases where it goes wrong, or tighten the tolerance"))
         elif expect == "fail" and got.status != "failed":
-            problems.append(Problem(exercise.path, exercise.line_of("mutants"), "mutants",
+            problems.append(Problem(exercise.path, exercise.line_of("mutants"), field_name,
                                     f"the wrong solution {path.name} did not run ({got.status}): "
                                     f"{_first_message(got)}",
                                     "a mutant must return a wrong answer, not crash"))
         elif expect == "pass" and got.status != "passed":
-            problems.append(Problem(exercise.path, exercise.line_of("mutants"), "mutants",
+            problems.append(Problem(exercise.path, exercise.line_of("mutants"), field_name,
                                     f"{path.name} is marked 'expect: pass' but {got.status}: {_first_message(got)}",
                                     "fix it, or loosen the tolerance if it is an acceptable answer"))
     return problems
+
+
+def _near(base: Path, relative: str) -> Path:
+    """A path relative to the exercise file, shown without '..' detours."""
+    import os
+    return Path(os.path.normpath(base / relative))
 
 
 def _first_message(result) -> str:
@@ -389,13 +400,12 @@ def validate(paths: Iterable[Path] | None, plugins, sandbox=None, *, require_mod
             validation.problems.append(Problem(str(path), data.lines.get("id"), "id",
                                                f"duplicate id '{data['id']}', also used in {seen[data['id']]}",
                                                "give every exercise its own id"))
-            continue
-        if isinstance(data, LineDict) and isinstance(data.get("id"), str):
+        elif isinstance(data, LineDict) and isinstance(data.get("id"), str):
             seen[data["id"]] = str(path)
         if exercise is not None:
-            loaded.append((exercise, data))
+            loaded.append((exercise, data, not found))
     from grader.engine import prepare
-    for exercise, data in loaded:
+    for exercise, data, clean in loaded:
         validation.exercises.append(exercise)
         (prepared,) = prepare([exercise], plugins)
         found = check_differentiable(exercise, prepared.cases, plugins)
@@ -406,8 +416,9 @@ def validate(paths: Iterable[Path] | None, plugins, sandbox=None, *, require_mod
                 validation.problems.append(Problem(exercise.path, data.line, "model", "no model solution",
                                                    "add 'model: path/to/model.py' (kept out of what students receive)"))
             continue
-        if sandbox is not None and not found:
+        if sandbox is not None and clean and not found:
             validation.problems += check_discrimination(exercise, data, plugins, sandbox, validation)
+    validation.problems.sort(key=lambda p: (p.file, p.line or 0))
     return validation
 
 
