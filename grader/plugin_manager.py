@@ -29,6 +29,7 @@ BUILTIN_PLUGINS = (
     "grader_plugins.diagnoses",
     "grader_plugins.report_text",
     "grader_plugins.report_json",
+    "grader_plugins.report_html",
     "grader_plugins.report_junit",
     "grader_plugins.report_gradescope",
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from grader.compare import compare_arrays
+from grader_plugins.diagnose_base import mismatched_elements
 
 ELEMENTWISE_KINDS = ("derivative", "chain_rule")
 
@@ -31,10 +32,7 @@ def partly_right(exercise, case, expected, got, tolerance) -> str | None:
         return None
     name, x = found
     x, e, g = x.ravel(), expected.ravel(), got.ravel()
-    # the case's scale S, so an element is judged exactly as the comparison judged it
-    scale = max(1.0, float(np.max(np.abs(e))))
-    with np.errstate(invalid="ignore"):
-        wrong = ~(np.abs(g - e) <= tolerance.rtol * np.abs(e) + tolerance.atol * scale)
+    wrong = mismatched_elements(e, g, tolerance)
     right = ~wrong
     if not wrong.any() or right.sum() < 2:
         return None
