@@ -57,14 +57,15 @@ def kinked_calls(expression: Expression) -> list[tuple[int, Function, str]]:
 
 
 def _one_sided(fn: Function, point: float, what: str, side: float) -> Function:
-    """fn whose derivative near `point` is the one-sided limit from `side` (NaN at a singularity)."""
+    """fn whose derivative near `point` is the one-sided limit from `side` (at a singularity, a
+    different slope: the derivative is unbounded there, so any value is as good as the reference's)."""
     rule = fn.derivative
 
     def derivative(x):
         normal = np.asarray(rule(x), dtype=np.float64)
         near = np.abs(np.real(x) - point) < STEP
-        if what == "singularity":
-            limit = np.nan
+        if what == "singularity":  # does this factor matter? a doubled slope shows it, without NaN * 0
+            limit = 2.0 * normal + 1.0
         else:
             limit = np.asarray(rule(np.full_like(np.real(x), point + side)), dtype=np.float64)
         return np.where(near, limit, normal)

@@ -216,8 +216,11 @@ def _case_field(label: str) -> str:
 
 # ---- discrimination: model and mutants -----------------------------------------------------------
 
-def _each(change: Callable[[np.ndarray], np.ndarray]) -> Callable:
+def _each(change: Callable[[np.ndarray], np.ndarray], applies=lambda part: True) -> Callable:
     def mutate(got, case, rng):
+        parts = got if isinstance(got, tuple) else (got,)
+        if not any(applies(np.asarray(part)) for part in parts):
+            return None
         return tuple(change(part) for part in got) if isinstance(got, tuple) else change(got)
     return mutate
 
@@ -235,11 +238,12 @@ def _drop_last_factor(got, case, rng):
     """The answer without the chain's last factor, from the kind's own alternatives (Case.context)."""
     named = [value for description, value in (case.context.get("alternatives") or {}).items()
              if _FACTOR.search(description)]
-    return np.asarray(named[-1], dtype=np.float64) if named and not isinstance(got, tuple) else got
+    return np.asarray(named[-1], dtype=np.float64) if named and not isinstance(got, tuple) else None
 
 
+# name -> (what it returns, mutate(answer, case, rng) -> mutated answer, or None where it cannot apply)
 MUTATIONS: dict[str, tuple[str, Callable]] = {
-    "transpose": ("the transpose of the model's answer", _each(np.transpose)),
+    "transpose": ("the transpose of the model's answer", _each(np.transpose, lambda a: a.ndim >= 2)),
     "negate": ("the model's answer with the sign flipped", _each(np.negative)),
     "scale-by-2": ("twice the model's answer", _each(lambda a: 2.0 * a)),
     "drop-last-factor": ("the chain rule without its last factor", _drop_last_factor),
@@ -248,27 +252,24 @@ MUTATIONS: dict[str, tuple[str, Callable]] = {
 }
 
 
-def _differs(first, second) -> bool:
-    parts = zip(first, second) if isinstance(first, tuple) else [(first, second)]
-    return any(np.shape(a) != np.shape(b) or not np.array_equal(a, b) for a, b in parts)
-
-
 def _mutant_passes(exercise, cases, answers, mutate, plugins) -> bool | None:
-    """Grade one built-in mutation in this process: True when it passes every case, None when it
-    changes no answer at all (e.g. the transpose of a 1-D array)."""
+    """Grade one built-in mutation in this process: True when it passes every case it applies to,
+    None when it applies to none (e.g. the transpose of 1-D answers). A mutation that happens to
+    leave an answer unchanged (the transpose of a symmetric matrix) passes that case: rightly so,
+    since such a case cannot catch the mistake."""
     from grader.engine import _check  # the engine's own per-case verdict, so nothing is re-implemented
     from grader.sandbox.client import CallOutcome
 
     rng = np.random.default_rng(0)
-    changed, passed = False, True
+    applied, passed = False, True
     for case, got in zip(cases, answers):
         mutated = mutate(got, case, rng)
-        if not _differs(mutated, got):
+        if mutated is None:
             continue
-        changed = True
+        applied = True
         if _check(exercise, case, CallOutcome("ok", value=mutated), plugins, None, None).status != "passed":
             passed = False
-    return passed if changed else None
+    return passed if applied else None
 
 
 def _mutant_entries(data: LineDict) -> list[tuple[str, str]]:
