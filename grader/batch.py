@@ -529,9 +529,11 @@ def summarize(result: BatchResult, slowest: int = 5) -> dict:
 def summary_text(result: BatchResult) -> str:
     summary = result.summary
     count, top = summary["students"], format_points(summary["max_score"])
-    fresh = count - result.resumed
-    lines = [f"graded {count} students ({fresh} now, {result.resumed} from the journal) in "
-             f"{result.seconds:.1f} s ({fresh / max(result.seconds, 1e-9):.1f} students/s)",
+    unusable = sum(g.student.path is None for g in result.graded)
+    fresh = count - result.resumed - unusable
+    lines = [f"graded {count} students ({fresh} now, {result.resumed} from the journal"
+             + (f", {unusable} without a usable solution file" if unusable else "")
+             + f") in {result.seconds:.1f} s ({fresh / max(result.seconds, 1e-9):.1f} students/s)",
              f"score: mean {format_points(summary['mean'])} / {top}, median {format_points(summary['median'])} / {top}",
              "pass rate per exercise:"]
     width = max((len(i) for i in summary["pass_rate"]), default=0)
