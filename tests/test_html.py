@@ -108,6 +108,7 @@ def test_matrix_error_heat_map(grade, plugins, example_source):
     assert "Error per element" in figure and "your answer - reference" in figure
 
 
+@pytest.mark.slow
 def test_check_writes_html_with_the_cli(tmp_path, example_source):
     student = tmp_path / "student.py"
     student.write_text(example_source.replace("/ (2 * delta)", "/ delta"))
@@ -135,6 +136,13 @@ def test_class_report(grade, example_source):
     assert "2/4 (50%)" in rows["sigmoid-derivative"] and "opposite sign" in rows["sigmoid-derivative"]
     assert "(2 students)" in rows["sigmoid-derivative"]
     assert "4/4 (100%)" in rows["matmul-backward"] and "none" in rows["matmul-backward"]
+
+
+def test_loading_the_plugins_does_not_import_matplotlib():
+    import subprocess
+    code = ("import sys; from grader.plugin_manager import get_plugins; get_plugins().formats; "
+            "print('matplotlib' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
 
 
 def test_class_report_of_no_submissions():
