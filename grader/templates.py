@@ -16,6 +16,8 @@ SCHEMA_ID = "https://calculus-grader.example/exercise.schema.json"
 _IDENTIFIER = {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"}
 _FORMULA = {"type": ["string", "number"]}
 _PATH = {"type": "string", "pattern": r"\S"}
+_SIZE = {"oneOf": [{"type": "number", "exclusiveMinimum": 0},
+                   {"type": "string", "pattern": r"^\s*[0-9.]+\s*([KMGkmg]([iI]?[bB])?|[bB])?\s*$"}]}
 
 # JSON Schema of every common key; the loader is the authority, the schema mirrors it for editors
 COMMON_SCHEMA: dict[str, dict] = {
@@ -31,8 +33,13 @@ COMMON_SCHEMA: dict[str, dict] = {
         "atol": {"type": "number", "minimum": 0, "exclusiveMaximum": 1}}},
     "seed": {"type": "integer", "minimum": 0},
     "timeout": {"type": "number", "exclusiveMinimum": 0},
-    "memory": {"oneOf": [{"type": "number", "exclusiveMinimum": 0},
-                         {"type": "string", "pattern": r"^\s*[0-9.]+\s*([KMGkmg]([iI]?[bB])?|[bB])?\s*$"}]},
+    "memory": _SIZE,
+    "limits": {"type": "object", "additionalProperties": False, "properties": {
+        "cpu": {"type": "number", "exclusiveMinimum": 0},
+        "processes": {"type": "integer", "minimum": 1},
+        "open_files": {"type": "integer", "minimum": 16},
+        "file_size": _SIZE,
+        "output": _SIZE}},
     "hints": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
     "visibility": {"enum": list(VISIBILITIES)},
     "variants": {"type": "boolean"},
