@@ -258,7 +258,7 @@ def render_exercise(kind: str, exercise_id: str, model: str) -> str:
     template = TEMPLATES[kind]
     text = _HEADER.format(schema=schema_location(), kind=kind, id=exercise_id, name=f"{exercise_id}.yaml",
                           title=template["title"])
-    return text + template["body"] + _COMMON.format(hint=template["hint"], model=model)
+    return text + template["body"] + _COMMON.format(hint=json.dumps(template["hint"]), model=model)
 
 
 def render_stub(kind: str, exercise_id: str) -> str:

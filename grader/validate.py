@@ -300,13 +300,17 @@ def check_discrimination(exercise: Exercise, data: LineDict, plugins, sandbox, v
     validation.models_run += 1
     result = report.exercises[0]
     if result.status != "passed":
+        failing: dict[str, list] = {}  # one problem per distinct message (a crash fails every case alike)
         for check in result.checks:
             if check.status != "passed":
-                problems.append(Problem(
-                    exercise.path, line, "model",
-                    f"the model solution and the reference disagree at {check.case} "
-                    f"({check.inputs}): {check.message}",
-                    "fix the model, or the formula/cases if the reference is what is wrong"))
+                failing.setdefault(check.message, []).append(check)
+        for message, checks in failing.items():
+            more = f" (and {len(checks) - 1} more case(s) alike)" if len(checks) > 1 else ""
+            problems.append(Problem(
+                exercise.path, line, "model",
+                f"the model solution and the reference disagree at {checks[0].case} "
+                f"({checks[0].inputs}){more}: {message}",
+                "fix the model, or the formula/cases if the reference is what is wrong"))
         return problems
     answers = [check.got_value for check in result.checks]
     tolerance_line = exercise.line_of("tolerance") or exercise.line_of("cases") or exercise.line_of("random")
