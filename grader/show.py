@@ -31,15 +31,15 @@ def readable(value: Any, limit: int = 24) -> str:
 
 
 def _call(case) -> list[str]:
-    """The example call as a doctest line, one argument per line when a matrix spans several."""
+    """The example call, one argument per line when a matrix spans several lines."""
     args = [(name, readable(arg)) for name, arg in zip(case.arg_names, case.args)]
     if not any("\n" in text for _, text in args):
-        return [f"    >>> {case.entry}({', '.join(f'{name}={text}' for name, text in args)})"]
-    lines = [f"    >>> {case.entry}("]
+        return [f"    {case.entry}({', '.join(f'{name}={text}' for name, text in args)})"]
+    lines = [f"    {case.entry}("]
     for name, text in args:
-        start = f"    ...     {name}="
+        start = f"        {name}="
         lines.append(start + text.replace("\n", "\n" + " " * len(start)) + ",")
-    return lines + ["    ... )"]
+    return lines + ["    )"]
 
 
 def render_exercise(exercise: Exercise, plugins) -> str:
@@ -57,7 +57,7 @@ def render_exercise(exercise: Exercise, plugins) -> str:
     for entry in dict.fromkeys(case.entry for case in visible):
         example = next(case for case in visible if case.entry == entry)
         lines += ["", "Example:" if len(shown) == 1 else f"Example for {entry}:", *_call(example),
-                  "    " + readable(example.expected).replace("\n", "\n    ")]
+                  "    -> " + readable(example.expected).replace("\n", "\n       ")]
     lines += ["", f"Graded on {len(item.cases)} cases; tolerance {exercise.tolerance}."]
     if exercise.hints:
         lines.append(f"{len(exercise.hints)} hint(s) are shown when a check fails.")

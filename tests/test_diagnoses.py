@@ -196,3 +196,10 @@ def test_an_exception_shows_only_the_students_traceback(grade):
     assert any("line 5, in sigmoid_derivative" in line for line in traceback), traceback
     assert any("line 2, in helper" in line for line in traceback), traceback
     assert not any("grader" in line or "harness" in line for line in traceback), traceback
+
+
+def test_hints_are_revealed_only_after_a_failure(grade, example_source):
+    (passed,) = grade(example_source, "sigmoid-derivative").exercises
+    assert "hint" not in passed.feedback
+    (failed,) = grade(example_source.replace("return s * (1 - s)", "return s"), "sigmoid-derivative").exercises
+    assert "hint: sigma'(x) = sigma(x) * (1 - sigma(x))." in failed.feedback
