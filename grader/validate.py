@@ -124,8 +124,10 @@ def check_definition(text: str, path: str, plugins) -> tuple[Exercise | None, Li
             blanked = _blank_key(text, data, top)
             if blanked is None:
                 return None, data, problems
-            text = blanked
-            data = load_yaml(text)
+            try:  # blanking can break what the rest refers to (a YAML alias): then stop here
+                data, text = load_yaml(blanked), blanked
+            except yaml.YAMLError:
+                return None, data, problems
             continue
         return exercise, data, problems  # after repairs: good enough for the case checks
     return None, data if isinstance(data, LineDict) else None, problems

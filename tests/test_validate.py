@@ -221,3 +221,31 @@ def test_check_definition_returns_the_repaired_exercise_for_case_checks(plugins)
     exercise, data, problems = check_definition(GOOD + "colour: red\n", "x.yaml", plugins)
     assert exercise is not None and exercise.id == "tanh-deriv"
     assert [(p.field, p.line) for p in problems] == [("colour", 8)]
+
+
+HOSTILE = {
+    "python tag": "id: h\nkind: derivative\ntitle: t\nentry: f\nfunction: !!python/object/apply:os.system ['touch {marker}']\n",
+    "dunder formula": "id: h\nkind: matrix_gradient\ntitle: t\nentry: f\nfunction: X.__class__\nwrt: X\nargs: [X]\ncases: [{X: [[1.0]]}]\n",
+    "lambda in chain": "id: h\nkind: chain_rule\ntitle: t\nentry: f\nchain_arg: c\nargs: [c, x]\ncases: [{c: ['(lambda: 1)()', sin], x: [1.0]}]\n",
+    "call of an input": "id: h\nkind: partial_derivative\ntitle: t\nentry: f\nfunction: x(2)\nwrt: x\nargs: [x]\ncases: [{x: [1.0]}]\n",
+    "alias bomb": "a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nid: h\nkind: derivative\ntitle: t\nentry: f\n",
+    "not a mapping": "- kind: derivative\n- entry: f\n",
+    "huge shape": "id: h\nkind: derivative\ntitle: t\nentry: f\nfunction: x\ncases: [{x: {uniform: [0, 1], shape: [100000, 100000]}}]\n",
+}
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_files_are_refused_cleanly_and_nothing_runs(tmp_path, name):
+    marker = tmp_path / "pwned"
+    path = write(tmp_path, "h.yaml", HOSTILE[name].replace("{marker}", str(marker)))
+    done = run_cli("validate", str(path), "--no-run")
+    assert done.returncode == 2, done.stdout
+    assert "Traceback" not in done.stdout + done.stderr and f"{path}:" in done.stdout
+    assert not marker.exists()
+
+
+def test_unreadable_file_is_a_problem_not_a_crash(tmp_path, plugins):
+    path = tmp_path / "bin.yaml"
+    path.write_bytes(b"id: x\nkind: derivative\nentry: f\ntitle: \xff\xfe\n")
+    (problem,) = validate([path], plugins).problems
+    assert "cannot read the file" in problem.message and problem.fix
