@@ -6,6 +6,7 @@ are rebuilt by the receiver with `np.frombuffer`; the receiver validates every f
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import os
 import struct
@@ -26,20 +27,38 @@ class TransportError(Exception):
 
 # ---- encoding (used on both sides; in the child with references captured before student code) --
 
+# References bound now, before any student code exists: the child's harness encodes with these, so a
+# submission that patches builtins, json, base64 or numpy can change only its own answer, not the
+# framing or the description of a value.
+_type, _isinstance, _len, _str, _repr, _float, _abs = type, isinstance, len, str, repr, float, abs
+_ndarray, _generic, _asarray, _contiguous = np.ndarray, np.generic, np.asarray, np.ascontiguousarray
+_view, _tobytes = np.ndarray.view, np.ndarray.tobytes
+_b64encode, _pack_header = binascii.b2a_base64, _HEADER.pack
+try:   # the C encoder calls no Python-level code that a submission could patch (json.encoder, builtins)
+    from json.encoder import c_make_encoder as _make_encoder, encode_basestring_ascii as _escape
+    _c_encode = _make_encoder(None, None, _escape, None, ":", ",", False, False, False)
+except (ImportError, TypeError):
+    _c_encode = None
+_os_write, _memoryview = os.write, memoryview
+_tuple, _all, _complex, _list, _dict, _bool, _int = tuple, all, complex, list, dict, bool, int
+_b64decode, _np_dtype, _frombuffer = base64.b64decode, np.dtype, np.frombuffer
+_INF, _NINF = float("inf"), float("-inf")
+
+
 def encode(value: Any, _depth: int = 0) -> Any:
     """A JSON-able description of `value`; unknown objects become {'__object__': type name}."""
     if _depth > 32:
         return {"__object__": "nesting deeper than 32 levels"}
-    kind = type(value)
+    kind = _type(value)
     if value is None or kind is bool or kind is str:
         return value if kind is not str else value[:MAX_TEXT]
     if kind is int:
-        return float(value) if abs(value) < 2 ** 1023 else {"__object__": "int too large"}
+        return _float(value) if _abs(value) < 2 ** 1023 else {"__object__": "int too large"}
     if kind is float:
-        return {"__float__": repr(value)} if value != value or value in (float("inf"), float("-inf")) else value
+        return {"__float__": _repr(value)} if value != value or value in (_INF, _NINF) else value
     if kind is complex:
-        return {"__complex__": [repr(value.real), repr(value.imag)]}
-    if isinstance(value, np.ndarray) or isinstance(value, np.generic):
+        return {"__complex__": [_repr(value.real), _repr(value.imag)]}
+    if _isinstance(value, _ndarray) or _isinstance(value, _generic):
         return _encode_array(value)
     if kind is list or kind is tuple:
         return {"__seq__": "tuple" if kind is tuple else "list",
@@ -54,14 +73,13 @@ def _type_name(value: Any) -> str:
 
 def _encode_array(value: Any) -> dict:
     # Read the raw buffer through ndarray's own C methods: a subclass cannot override these calls.
-    base = np.asarray(value) if isinstance(value, np.generic) else np.ndarray.view(value, np.ndarray)
-    dtype = str(base.dtype)
+    base = _asarray(value) if _isinstance(value, _generic) else _view(value, _ndarray)
+    dtype = _str(base.dtype)
     if dtype not in _ALLOWED_DTYPES:
         return {"__object__": f"numpy array of dtype {dtype}"}
-    shape = list(base.shape)            # before ascontiguousarray, which makes 0-d arrays 1-d
-    data = np.ascontiguousarray(base)
-    return {"__nd__": dtype, "shape": shape,
-            "data": base64.b64encode(np.ndarray.tobytes(data)).decode("ascii")}
+    shape = [*base.shape]   # before ascontiguousarray, which makes 0-d arrays 1-d
+    data = _contiguous(base)
+    return {"__nd__": dtype, "shape": shape, "data": _b64encode(_tobytes(data), newline=False).decode("ascii")}
 
 
 # ---- decoding (parent side): validate everything, rebuild only plain values --------------------
@@ -70,52 +88,52 @@ def decode(node: Any, _depth: int = 0) -> Any:
     """Rebuild a value from its description; raises TransportError on anything malformed."""
     if _depth > 40:
         raise TransportError("value nested too deeply")
-    if node is None or isinstance(node, (bool, float, str)):
+    if node is None or _isinstance(node, (_bool, _float, _str)):
         return node
-    if isinstance(node, int):
-        return float(node)
-    if not isinstance(node, dict):
-        raise TransportError(f"unexpected {type(node).__name__} in a value")
+    if _isinstance(node, _int):
+        return _float(node)
+    if not _isinstance(node, _dict):
+        raise TransportError(f"unexpected {_type(node).__name__} in a value")
     if "__float__" in node:
         text = node["__float__"]
         if text not in ("nan", "inf", "-inf"):
             raise TransportError("malformed special float")
-        return float(text)
+        return _float(text)
     if "__complex__" in node:
         re_, im = node["__complex__"]
-        return complex(float(re_), float(im))
+        return _complex(_float(re_), _float(im))
     if "__seq__" in node:
         items = [decode(item, _depth + 1) for item in _as_list(node.get("items"))]
-        return tuple(items) if node["__seq__"] == "tuple" else items
+        return _tuple(items) if node["__seq__"] == "tuple" else items
     if "__nd__" in node:
         return _decode_array(node)
     if "__object__" in node:
-        return Opaque(str(node["__object__"])[:200])
+        return Opaque(_str(node["__object__"])[:200])
     if "__fn__" in node:
-        return FunctionRef(str(node["__fn__"]))
+        return FunctionRef(_str(node["__fn__"]))
     raise TransportError("unknown value tag")
 
 
 def _as_list(items: Any) -> list:
-    if not isinstance(items, list):
+    if not _isinstance(items, _list):
         raise TransportError("malformed sequence")
     return items
 
 
 def _decode_array(node: dict) -> np.ndarray:
     dtype, shape, data = node.get("__nd__"), node.get("shape"), node.get("data")
-    if dtype not in _ALLOWED_DTYPES or not isinstance(data, str) or not isinstance(shape, list):
+    if dtype not in _ALLOWED_DTYPES or not _isinstance(data, _str) or not _isinstance(shape, _list):
         raise TransportError("malformed array")
-    if len(shape) > 32 or not all(type(n) is int and 0 <= n for n in shape):
+    if _len(shape) > 32 or not _all(_type(n) is _int and 0 <= n for n in shape):
         raise TransportError("malformed array shape")
-    raw = base64.b64decode(data.encode("ascii"), validate=True)
-    itemsize = np.dtype(dtype).itemsize
+    raw = _b64decode(data.encode("ascii"), validate=True)
+    itemsize = _np_dtype(dtype).itemsize
     count = 1
     for n in shape:
         count *= n
-    if count * itemsize != len(raw):
+    if count * itemsize != _len(raw):
         raise TransportError("array data does not match its shape")
-    return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+    return _frombuffer(raw, dtype=dtype).reshape(shape).copy()
 
 
 class Opaque(str):
@@ -138,14 +156,15 @@ def encode_input(value: Any) -> Any:
 # ---- framing -----------------------------------------------------------------------------------
 
 def pack(message: dict) -> bytes:
-    body = json.dumps(message, separators=(",", ":")).encode("utf-8")
-    return _HEADER.pack(len(body)) + body
+    text = "".join(_c_encode(message, 0)) if _c_encode else json.dumps(message, separators=(",", ":"))
+    body = text.encode("utf-8")
+    return _pack_header(_len(body)) + body
 
 
 def write_frame(fd: int, message: dict) -> None:
-    data = memoryview(pack(message))
+    data = _memoryview(pack(message))
     while data:
-        data = data[os.write(fd, data):]
+        data = data[_os_write(fd, data):]
 
 
 class FrameReader:

@@ -240,12 +240,41 @@ class Sandbox:
         hidden = sorted({os.path.abspath(p) for p in hidden_paths})
         remaining = [i for i, ex in enumerate(exercises) if ex.calls]
         while remaining:
-            self._restart_if_dead()
-            self.wait_ready()
-            remaining = _Attempt(self, source, filename, exercises, remaining, import_timeout,
-                                 result, hidden).run()
+            remaining = self._attempt(_Attempt(self, source, filename, exercises, remaining,
+                                               import_timeout, result, hidden))
+        self._finish()
         self._summarise_protections(result, hidden)
         return result
+
+    def _attempt(self, attempt: "_Attempt") -> list[int]:
+        """Run an attempt; if the fork server dies under it (killed by the previous submission in
+        fallback mode), start a new server and try once more."""
+        for tries_left in (1, 0):
+            self._restart_if_dead()
+            self.wait_ready()
+            try:
+                return attempt.run()
+            except SandboxError:
+                if tries_left == 0 or self._server_alive():
+                    raise
+        return []
+
+    def _server_alive(self) -> bool:
+        try:
+            self.process.wait(timeout=2)     # it closed the channel: give it a moment to exit
+        except subprocess.TimeoutExpired:
+            return True
+        return False
+
+    def _finish(self) -> None:
+        """Return only when nothing of this submission runs any more (daemons included)."""
+        try:
+            self.control.sendall(transport.pack({"op": "clean"}))
+            self._wait_for("cleaned", timeout=10.0)
+        except (OSError, SandboxError):
+            if not self._server_alive():
+                self._restart_if_dead()
+        self.inbox = [m for m in self.inbox if m.get("op") != "exited"]
 
     def _summarise_protections(self, result: RunOutcome, hidden: list[str]) -> None:
         active, inactive = self.protections

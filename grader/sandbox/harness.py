@@ -29,6 +29,11 @@ _sorted = builtins.sorted
 _dir = builtins.dir
 _np_array = np.array
 _linecache = linecache.cache
+_isinstance, _str, _type, _list, _enumerate, _len, _compile, _exec = (
+    isinstance, str, type, list, enumerate, len, compile, exec)
+_SyntaxError, _MemoryError, _ModuleType, _dict = SyntaxError, MemoryError, types.ModuleType, dict
+_basename = os.path.basename
+_builtins_dict = builtins.__dict__
 
 MODULE_NAME = "solution"
 
@@ -36,32 +41,40 @@ MODULE_NAME = "solution"
 def _student_traceback(exc: BaseException, filename: str) -> list[str]:
     """Only the student's own frames: the grader's internals are none of their business."""
     lines = []
-    for frame in _format_tb(exc.__traceback__):
-        if frame.filename == filename:
-            lines.append(f'  File "{os.path.basename(filename)}", line {frame.lineno}, in {frame.name}'
-                         + (f"\n    {frame.line}" if frame.line else ""))
+    try:
+        for frame in _format_tb(exc.__traceback__):
+            if frame.filename == filename:
+                lines.append(f'  File "{_basename(filename)}", line {frame.lineno}, in {frame.name}'
+                             + (f"\n    {frame.line}" if frame.line else ""))
+    except _BaseException:      # a patched traceback or linecache module: no lines, same verdict
+        pass
     return lines[-8:]
 
 
 def _describe(exc: BaseException, filename: str) -> dict:
+    """Type name and message text: the only form in which an exception leaves the child."""
     try:
-        message = str(exc)[: transport.MAX_TEXT]
+        message = _str(exc)[: transport.MAX_TEXT]
     except _BaseException:
         message = "<the exception's message could not be shown>"
     # numpy's _ArrayMemoryError and friends: the parent words every one as the memory limit
-    kind = "MemoryError" if isinstance(exc, MemoryError) else type.__getattribute__(type(exc), "__name__")
-    if isinstance(exc, SyntaxError) and exc.lineno:
-        message = f"{exc.msg} (line {exc.lineno})"
-    return {"type": str(kind), "message": message, "traceback": _student_traceback(exc, filename)}
+    kind = "MemoryError" if _isinstance(exc, _MemoryError) else _type.__getattribute__(_type(exc), "__name__")
+    try:
+        if _isinstance(exc, _SyntaxError) and exc.lineno:
+            message = f"{exc.msg} (line {exc.lineno})"
+    except _BaseException:
+        pass
+    return {"type": _str(kind), "message": _str(message), "traceback": _student_traceback(exc, filename)}
 
 
 def build_argument(node, functions):
     """Inputs arrive as plain data; functions by name are built from the registry (fresh each call)."""
-    if isinstance(node, dict) and "__fn__" in node:
+    if _isinstance(node, _dict) and "__fn__" in node:
         return functions(node["__fn__"])
-    if isinstance(node, dict) and node.get("__seq__") == "list" and any(
-            isinstance(item, dict) and "__fn__" in item for item in node["items"]):
-        return [build_argument(item, functions) for item in node["items"]]
+    if _isinstance(node, _dict) and node.get("__seq__") == "list":
+        items = node["items"]
+        if [item for item in items if _isinstance(item, _dict) and "__fn__" in item]:
+            return [build_argument(item, functions) for item in items]
     return _decode(node)
 
 
@@ -71,7 +84,7 @@ def run(job: dict, result_fd: int, output_fd: int, functions) -> None:
         report = hardening.harden(job, result_fd, output_fd)
         _write_frame(result_fd, {"t": "ready", "protections": report.active, "inactive": report.inactive})
     except _BaseException as exc:  # the sandbox could not be set up: say so, run nothing
-        _write_frame(result_fd, {"t": "sandbox_error", "message": f"{type(exc).__name__}: {exc}"})
+        _write_frame(result_fd, {"t": "sandbox_error", "message": f"{_type(exc).__name__}: {exc}"})
         _exit(3)
     try:
         _grade(job, result_fd, functions)
@@ -80,31 +93,47 @@ def run(job: dict, result_fd: int, output_fd: int, functions) -> None:
     _exit(0)
 
 
+def _swap_builtins(replacement: dict) -> dict:
+    """Put `replacement` in place of the builtins; returns what was there (the student's patches)."""
+    current = _dict(_builtins_dict)
+    _builtins_dict.clear()
+    _builtins_dict.update(replacement)
+    return current
+
+
 def _grade(job: dict, result_fd: int, functions) -> None:
+    """Import the submission, then call each entry; the harness's own work runs on clean builtins."""
+    clean = _dict(_builtins_dict)
     filename = job["filename"]
-    module = types.ModuleType(MODULE_NAME)
+    module = _ModuleType(MODULE_NAME)
     module.__file__ = filename
     sys.modules[MODULE_NAME] = module
     # tracebacks show the student's lines without reading the file (unreadable after the uid drop)
-    _linecache[filename] = (len(job["source"]), None, job["source"].splitlines(True), filename)
+    _linecache[filename] = (_len(job["source"]), None, job["source"].splitlines(True), filename)
     try:
-        code = compile(job["source"], filename, "exec", dont_inherit=True)
-        exec(code, module.__dict__)
+        code = _compile(job["source"], filename, "exec", dont_inherit=True)
+        _exec(code, module.__dict__)
     except _BaseException as exc:
+        _swap_builtins(clean)
         _flush()
         _write_frame(result_fd, {"t": "import_error", **_describe(exc, filename)})
         return
+    student = _swap_builtins(clean)
     _flush()
     namespace = module.__dict__
-    defined = _sorted(name for name in list(namespace) if not name.startswith("_")
-                      and _callable(namespace[name]) and not isinstance(namespace[name], types.ModuleType))
+    defined = _sorted(name for name in _list(namespace) if _isinstance(name, _str) and not name.startswith("_")
+                      and _callable(namespace[name]) and not _isinstance(namespace[name], _ModuleType))
     _write_frame(result_fd, {"t": "imported", "functions": defined[:200]})
-    for index, call in enumerate(job["calls"]):
+    for index, call in _enumerate(job["calls"]):
         _write_frame(result_fd, {"t": "start", "i": index})
         function = namespace.get(call["entry"])
         try:
             args = [build_argument(node, functions) for node in call["args"]]
-            value = function(*args)
+            _swap_builtins(student)
+            try:
+                value = function(*args)
+            finally:
+                student = _swap_builtins(clean)
             encoded = _encode(value)
             _flush()
             _write_frame(result_fd, {"t": "result", "i": index, "value": encoded})

@@ -7,6 +7,7 @@ Protocol on the control socket (length-prefixed JSON, see grader.transport):
   zygote -> {"op": "started", "pid": N}
   zygote -> {"op": "exited", "pid": N, "status": code or -signal}
   parent -> {"op": "kill", "pid": N};  {"op": "quit"}
+  parent -> {"op": "clean"}  (the run is over: kill and reap everything)  zygote -> {"op": "cleaned"}
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from grader.sandbox import hardening, reaper
 PRELOAD = ("numpy", "numpy.linalg", "numpy.random", "numpy.fft", "math", "cmath", "random", "functools",
            "itertools", "collections", "statistics", "fractions", "decimal", "operator", "typing",
            "dataclasses", "copy", "time", "re", "string", "json", "warnings", "traceback", "numbers",
-           "heapq", "bisect", "array", "struct", "enum", "abc")
+           "heapq", "bisect", "array", "struct", "enum", "abc", "encodings.idna")
 
 
 def _preload():
@@ -112,6 +113,9 @@ class Zygote:
                 self.start(message["job"], result_fd, output_fd)
             elif op == "kill":
                 self.kill(int(message["pid"]))
+            elif op == "clean":
+                self.clean_up()
+                self.send({"op": "cleaned", "children": len(reaper.children())})
             elif op == "quit":
                 return False
         return True

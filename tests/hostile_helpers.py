@@ -1,0 +1,72 @@
+"""Helpers for the hostile-submission tests: a correct answer to build on, process inspection."""
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+
+import pytest
+
+CORRECT = """
+import numpy as np
+
+def sigmoid_derivative(x):
+    s = 1 / (1 + np.exp(-np.asarray(x, dtype=float)))
+    return s * (1 - s)
+"""
+
+IS_ROOT_LINUX = sys.platform.startswith("linux") and hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def namespaces(test):
+    """Marks a test that needs root on Linux (uid drop, namespaces); skipped elsewhere."""
+    test = pytest.mark.namespaces(test)
+    return pytest.mark.skipif(not IS_ROOT_LINUX, reason="needs root on Linux (uid drop, namespaces)")(test)
+
+
+def correct_with(prelude: str = "", inside: str = "") -> str:
+    """The correct solution with hostile code at import (`prelude`) and/or inside the function."""
+    body = textwrap.indent(textwrap.dedent(inside), "    ")
+    return (textwrap.dedent(prelude) + "\nimport numpy as np\n\ndef sigmoid_derivative(x):\n" + body
+            + "\n    s = 1 / (1 + np.exp(-np.asarray(x, dtype=float)))\n    return s * (1 - s)\n")
+
+
+def processes_of_uid(uid: int) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/status") as status:
+                for line in status:
+                    if line.startswith("Uid:"):
+                        if int(line.split()[1]) == uid:
+                            found.append(int(name))
+                        break
+        except OSError:
+            continue
+    return found
+
+
+def children_of(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as listing:
+                found += [int(p) for p in listing.read().split()]
+    except OSError:
+        pass
+    return found
+
+
+def zombie_free(pids: list[int]) -> list[int]:
+    """Those of `pids` that are really running (not zombies waiting to be reaped)."""
+    alive = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    alive.append(pid)
+        except OSError:
+            pass
+    return alive
