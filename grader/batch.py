@@ -132,7 +132,7 @@ class Journal:
             except ValueError:
                 continue
             if (isinstance(record, dict) and record.get("journal") == JOURNAL_VERSION
-                    and isinstance(record.get("student"), str) and isinstance(record.get("report"), dict)):
+                    and isinstance(record.get("student"), str) and isinstance(record.get("grades"), dict)):
                 records[record["student"]] = record
         return records
 
@@ -260,6 +260,7 @@ class Grader:
 
     def __init__(self, options: BatchOptions, plugins, pool: SandboxPool, config: str) -> None:
         self.options, self.plugins, self.pool, self.config = options, plugins, pool, config
+        self.full_reports = needs_full_reports(options)
         exercises = options.exercises
         if options.variants:
             exercises = [dataclasses.replace(e, variants=True) for e in exercises]
@@ -284,10 +285,11 @@ class Grader:
         except Exception as exc:   # the sandbox failed, not the student: retried on the next run
             report = problem_report(student.label, prepared,
                                     f"the grader could not run this submission: {type(exc).__name__}: {exc}")
-            return Graded(student, report, _record(student, key, report), journaled=False)
+            return Graded(student, report, _record(student, key, report, True), journaled=False)
         # a grader-side failure is not the student's grade: keep it out of the journal so a rerun
         # grades this student again
-        return Graded(student, report, _record(student, key, report), journaled=not sandbox_failed(report))
+        return Graded(student, report, _record(student, key, report, self.full_reports),
+                      journaled=not sandbox_failed(report))
 
 
 def sandbox_failed(report: SubmissionReport) -> bool:
@@ -296,8 +298,29 @@ def sandbox_failed(report: SubmissionReport) -> bool:
                for exercise in report.exercises for check in exercise.checks)
 
 
-def _record(student: Student, key: str, report: SubmissionReport) -> dict:
-    return {"journal": JOURNAL_VERSION, "student": student.name, "key": key, "report": report.to_dict()}
+def needs_full_reports(options: BatchOptions) -> bool:
+    return bool(options.json_path or options.html_path)
+
+
+def _record(student: Student, key: str, report: SubmissionReport, full: bool) -> dict:
+    """The journal line: the grades always; the full report only when an output needs it, because
+    serialising every check is the largest cost of the batch after grading itself."""
+    grades = {"score": report.score, "seconds": round(report.seconds, 4),
+              "exercises": [{"id": e.id, "status": e.status, "score": e.score, "reason": _reason(e)}
+                            for e in report.exercises]}
+    record = {"journal": JOURNAL_VERSION, "student": student.name, "key": key, "grades": grades}
+    if full:
+        record["report"] = report.to_dict()
+    return record
+
+
+def _reason(exercise: ExerciseResult) -> str:
+    """Why an exercise errored or timed out: its first such check's message, or its feedback."""
+    if exercise.status not in ("error", "timeout"):
+        return ""
+    message = next((c.message for c in exercise.checks if c.status in ("error", "timeout") and c.message),
+                   exercise.feedback)
+    return message.splitlines()[0][:200] if message else ""
 
 
 def problem_report(label: str, prepared: list[Prepared], reason: str) -> SubmissionReport:
@@ -422,18 +445,19 @@ def run_batch(options: BatchOptions, plugins, *, progress_stream: TextIO = sys.s
         for student in students:
             if student.path is None:
                 report = problem_report(student.label, grader.prepared_for(student.name), student.problem)
-                results[student.name] = Graded(student, report, _record(student, "", report), journaled=False)
+                results[student.name] = Graded(student, report, _record(student, "", report, True), journaled=False)
                 continue
             try:
                 source = student.path.read_bytes()
             except OSError as exc:
                 report = problem_report(student.label, grader.prepared_for(student.name),
                                         f"cannot read {student.label}: {exc.strerror or exc}")
-                results[student.name] = Graded(student, report, _record(student, "", report), journaled=False)
+                results[student.name] = Graded(student, report, _record(student, "", report, True), journaled=False)
                 continue
             key = student_key(student, source, config)
             previous = journaled.get(student.name)
-            if previous is not None and previous.get("key") == key:
+            if (previous is not None and previous.get("key") == key
+                    and (isinstance(previous.get("report"), dict) or not needs_full_reports(options))):
                 results[student.name] = Graded(student, None, previous, resumed=True)
             else:
                 todo.append((student, key))
@@ -481,7 +505,7 @@ def format_points(value: float) -> str:
 
 
 def _exercise_scores(record: dict) -> dict[str, dict]:
-    return {e["id"]: e for e in record["report"].get("exercises", [])}
+    return {e["id"]: e for e in record["grades"].get("exercises", [])}
 
 
 def gradebook_csv(result: BatchResult) -> str:
@@ -499,7 +523,7 @@ def gradebook_csv(result: BatchResult) -> str:
 
 def summarize(result: BatchResult, slowest: int = 5) -> dict:
     """Mean and median score, pass rate per exercise, students in trouble, the slowest runs."""
-    scores = [g.record["report"].get("score", 0.0) for g in result.graded]
+    scores = [g.record["grades"].get("score", 0.0) for g in result.graded]
     passes = {i: 0 for i in result.exercise_ids}
     trouble = []
     for graded in result.graded:
@@ -509,13 +533,9 @@ def summarize(result: BatchResult, slowest: int = 5) -> dict:
                 passes[exercise_id] += 1
         bad = {i: e["status"] for i, e in by_id.items() if e["status"] in ("error", "timeout")}
         if bad:
-            reason = next((c.get("message", "") for e in by_id.values() for c in e.get("checks", [])
-                           if c.get("status") in ("error", "timeout")), "")
-            reason = reason or next((e["feedback"] for e in by_id.values()
-                                     if e["status"] in ("error", "timeout")), "")
             trouble.append({"student": graded.student.name, "exercises": bad,
-                            "reason": reason.splitlines()[0][:200] if reason else ""})
-    timed = sorted(((g.record["report"].get("seconds", 0.0), g.student.name) for g in result.graded
+                            "reason": next((e["reason"] for e in by_id.values() if e.get("reason")), "")})
+    timed = sorted(((g.record["grades"].get("seconds", 0.0), g.student.name) for g in result.graded
                     if g.journaled), reverse=True)[:slowest]
     count = len(scores)
     return {"students": count, "max_score": result.max_score,

@@ -137,6 +137,20 @@ def test_rerun_skips_unchanged_and_regrades_changed(graded_class, tmp_path):
     (root / "class" / "cy.py").write_text(WRONG_SIGMOID)
 
 
+@pytest.mark.slow
+def test_json_after_a_run_without_it_regrades(tmp_path):
+    """Without --json the journal keeps only the grades; asking for the reports later regrades."""
+    (tmp_path / "class").mkdir()
+    (tmp_path / "class" / "ana.py").write_text(SOLUTION)
+    args = ["batch", str(tmp_path / "class"), "--out", str(tmp_path / "g.csv"), "--exercise", "matmul-backward"]
+    assert "(1 now, 0 from the journal)" in run_cli(*args).stdout
+    assert "(0 now, 1 from the journal)" in run_cli(*args).stdout
+    done = run_cli(*args, "--json", str(tmp_path / "all.json"))
+    assert "(1 now, 0 from the journal)" in done.stdout
+    assert json.loads((tmp_path / "all.json").read_text())["students"]["ana"]["exercises"][0]["checks"]
+    assert "(0 now, 1 from the journal)" in run_cli(*args, "--json", str(tmp_path / "all.json")).stdout
+
+
 def test_discovery_rules(tmp_path):
     make_class(tmp_path)
     (tmp_path / "ada").mkdir()
@@ -153,12 +167,12 @@ def test_discovery_rules(tmp_path):
 def test_journal_ignores_a_torn_line(tmp_path):
     path = tmp_path / "journal"
     journal = Journal(path)
-    journal.append({"journal": 1, "student": "a", "key": "k1", "report": {}})
+    journal.append({"journal": 1, "student": "a", "key": "k1", "grades": {}})
     journal.close()
     with open(path, "a") as stream:
         stream.write('{"journal": 1, "student": "b", "ke')       # killed mid-write
     journal = Journal(path)
-    journal.append({"journal": 1, "student": "c", "key": "k3", "report": {}})
+    journal.append({"journal": 1, "student": "c", "key": "k3", "grades": {}})
     journal.close()
     assert sorted(Journal(path).load()) == ["a", "c"]
 
