@@ -65,7 +65,7 @@ def generate_class(directory: Path, count: int, seed: int = 0) -> dict[str, int]
     mistakes = {}
     for index in range(count):
         name = f"student{index:04d}"
-        text = source
+        text = f"# {name}'s solution\n" + source        # no two files alike, as in a real class
         chosen = [] if rng.random() < 0.5 else rng.sample(MUTATIONS, rng.choice([1, 2]))
         for original, mistaken in chosen:
             assert original in text, original

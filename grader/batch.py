@@ -279,7 +279,9 @@ class Grader:
         student, key = job
         prepared = self.prepared_for(student.name)
         try:
-            report = grade_submission(student.path, prepared, self.plugins, self.pool.get(),
+            sandbox = self.pool.get()
+            sandbox.wait_ready()    # a booting fork server is not this student's time
+            report = grade_submission(student.path, prepared, self.plugins, sandbox,
                                       timeout=self.options.timeout, memory=self.options.memory,
                                       display_name=student.label)
         except Exception as exc:   # the sandbox failed, not the student: retried on the next run
@@ -562,7 +564,11 @@ def summary_text(result: BatchResult) -> str:
     trouble = summary["errors_or_timeouts"]
     lines.append(f"timed out or crashed: {len(trouble) or 'none'}")
     for item in trouble:
-        statuses = ", ".join(f"{i} {s}" for i, s in item["exercises"].items())
+        kinds = set(item["exercises"].values())
+        if len(item["exercises"]) == len(result.exercise_ids) > 1 and len(kinds) == 1:
+            statuses = f"all {len(result.exercise_ids)} exercises {kinds.pop()}"
+        else:
+            statuses = ", ".join(f"{i} {s}" for i, s in item["exercises"].items())
         lines.append(f"  {item['student']}: {statuses}" + (f" ({item['reason']})" if item["reason"] else ""))
     if summary["slowest"]:
         lines.append("slowest: " + ", ".join(f"{s['student']} {s['seconds']:.2f} s" for s in summary["slowest"]))
