@@ -76,7 +76,7 @@ def _student_table(reports: dict[str, SubmissionReport], names: list[str]) -> st
     for name in names:
         report = reports[name]
         missing = ", ".join(r.id for r in report.exercises if r.status != "passed")
-        rows.append(f"<tr><td>{e(name)}</td><td>{report.score:g} / {report.max_score:g}</td>"
+        rows.append(f"<tr><td>{e(name)}</td><td>{round(report.score, 2):g} / {report.max_score:g}</td>"
                     f"<td>{e(missing) or '&mdash;'}</td></tr>")
     rows.append("</tbody></table>")
     return "".join(rows)

@@ -28,7 +28,7 @@ class HtmlFormat:
         plt = load_pyplot() if any(_plottable(result) for result in not_passed) else None
         passed = len(report.exercises) - len(not_passed)
         body = [f"<h1>Grading report: {e(report.submission)}</h1>",
-                f'<p class="summary">Score <strong>{report.score:g} / {report.max_score:g}</strong>; '
+                f'<p class="summary">Score <strong>{round(report.score, 2):g} / {report.max_score:g}</strong>; '
                 f"{passed} of {len(report.exercises)} exercises passed.</p>",
                 _verdict_table(report)]
         if not_passed and plt is None and any(_plottable(result) for result in not_passed):
@@ -59,7 +59,7 @@ def _verdict_table(report: SubmissionReport) -> str:
                 else e(result.id))
         rows.append(f'<tr><td>{name}<br><small>{e(result.title)}</small></td>'
                     f'<td class="{e(result.status)}">{_VERDICT.get(result.status, e(result.status))}</td>'
-                    f"<td>{result.score:g} / {result.max_score:g}</td><td>{e(_first_diagnosis(result))}</td></tr>")
+                    f"<td>{round(result.score, 2):g} / {result.max_score:g}</td><td>{e(_first_diagnosis(result))}</td></tr>")
     rows.append("</tbody></table>")
     return "".join(rows)
 
