@@ -78,6 +78,18 @@ def _index(flat_index: int, shape: tuple) -> list[int]:
     return [int(i) for i in np.unravel_index(flat_index, shape)] if shape else []
 
 
+def tolerance_scale(expected: np.ndarray) -> float:
+    """S of the rule: max(1, max|r|) over the case."""
+    return max(1.0, float(np.max(np.abs(expected)))) if expected.size else 1.0
+
+
+def mismatch_mask(expected: np.ndarray, got: np.ndarray, tolerance: Tolerance) -> np.ndarray:
+    """Per element, True where |s - r| <= rtol*|r| + atol*S fails (NaN and inf count as failing)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        allowed = tolerance.rtol * np.abs(expected) + tolerance.atol * tolerance_scale(expected)
+        return ~(np.abs(got - expected) <= allowed)
+
+
 def compare_arrays(expected: np.ndarray, got: np.ndarray, tolerance: Tolerance, worst: int = 3) -> Comparison:
     """Exact shape, then |s - r| <= rtol*|r| + atol*S per element, S = max(1, max|r|)."""
     if got.shape != expected.shape:
@@ -85,11 +97,10 @@ def compare_arrays(expected: np.ndarray, got: np.ndarray, tolerance: Tolerance, 
     total = expected.size
     if total == 0:
         return Comparison(True, total=0)
-    scale = max(1.0, float(np.max(np.abs(expected))))
-    diff = np.abs(got - expected)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        allowed = tolerance.rtol * np.abs(expected) + tolerance.atol * scale
-        bad = ~(diff <= allowed)                       # NaN anywhere counts as bad
+    bad = mismatch_mask(expected, got, tolerance)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        diff = np.abs(got - expected)
+        allowed = tolerance.rtol * np.abs(expected) + tolerance.atol * tolerance_scale(expected)
         rel = np.where(expected != 0, diff / np.abs(expected), np.where(diff == 0, 0.0, np.inf))
     finite = np.isfinite(got)
     mismatched = int(np.count_nonzero(bad))

@@ -61,9 +61,10 @@ def grader_compare(expected, got, tolerance):
 def grader_diagnose(exercise, case, expected, got, tolerance):
     """Called for every failed case whose answer is numeric, after the comparison.
 
-    `exercise` is the `Exercise`, `case` the `Case` (with `case.context`, the kind's known chain
-    factors and inputs), `expected`/`got` float64 arrays (their shapes may differ), `tolerance` the
-    case's `Tolerance`. Return a short explanation in the course's language ("you returned the
+    `exercise` is the `Exercise`, `case` the `Case` (with `case.context["alternatives"]`, the
+    kind's named wrong answers such as a missing chain factor), `expected`/`got` float64 arrays
+    (their shapes may differ) or, where the exercise asks for several values (partial
+    derivatives), tuples of float64 arrays; `tolerance` the case's `Tolerance`. Return a short explanation in the course's language ("you returned the
     transpose of dL/dX") only when it explains the answer within tolerance, else None. Every
     non-None result is shown to the student, in plugin registration order.
     """

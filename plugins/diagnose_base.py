@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.compare import compare_arrays
+from grader.compare import compare_arrays, tolerance_scale
 
 
 def explains(candidate, got: np.ndarray, tolerance) -> bool:
@@ -12,17 +12,9 @@ def explains(candidate, got: np.ndarray, tolerance) -> bool:
     return candidate.shape == got.shape and compare_arrays(candidate, got, tolerance).passed
 
 
-def mismatched_elements(expected: np.ndarray, got: np.ndarray, tolerance) -> np.ndarray:
-    """Per element, True where the comparison rule of DESIGN.md fails (NaN and inf included)."""
-    scale = max(1.0, float(np.max(np.abs(expected)))) if expected.size else 1.0
-    with np.errstate(invalid="ignore"):
-        return ~(np.abs(got - expected) <= tolerance.rtol * np.abs(expected) + tolerance.atol * scale)
-
-
 def significant(expected: np.ndarray, tolerance) -> int:
     """How many reference elements are clearly non-zero: a factor fitted to fewer explains nothing."""
-    scale = max(1.0, float(np.max(np.abs(expected)))) if expected.size else 1.0
-    return int(np.count_nonzero(np.abs(expected) > 10 * tolerance.atol * scale))
+    return int(np.count_nonzero(np.abs(expected) > 10 * tolerance.atol * tolerance_scale(expected)))
 
 
 def wrt_name(exercise) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from grader.compare import compare_arrays
-from grader_plugins.diagnose_base import mismatched_elements
+from grader.compare import mismatch_mask
 
 ELEMENTWISE_KINDS = ("derivative", "chain_rule")
 
@@ -32,7 +32,7 @@ def partly_right(exercise, case, expected, got, tolerance) -> str | None:
         return None
     name, x = found
     x, e, g = x.ravel(), expected.ravel(), got.ravel()
-    wrong = mismatched_elements(e, g, tolerance)
+    wrong = mismatch_mask(e, g, tolerance)
     right = ~wrong
     if not wrong.any() or right.sum() < 2:
         return None

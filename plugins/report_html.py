@@ -14,7 +14,7 @@ from grader.plots import (INSTALL_HINT, anchor, e, elementwise_plot, error_heatm
                           point_argument, side_by_side_heatmaps)
 from grader.exercise import Tolerance
 from grader.results import CheckResult, ExerciseResult, SubmissionReport
-from grader_plugins.diagnose_base import mismatched_elements
+from grader.compare import mismatch_mask
 
 _VERDICT = {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "timeout": "TIMEOUT"}
 
@@ -122,7 +122,7 @@ def _figures(result: ExerciseResult, check: CheckResult, plt) -> list[str]:
 
 def _within(reference: np.ndarray, answer: np.ndarray, check: CheckResult) -> np.ndarray:
     tolerance = check.tolerance_value or Tolerance()
-    return ~mismatched_elements(reference, answer, tolerance)
+    return ~mismatch_mask(reference, answer, tolerance)
 
 
 @hookimpl
