@@ -250,6 +250,8 @@ def test_random_compositions_match_finite_differences(composition, x):
     got = _usable(formula, x)
     f = parse(formula).as_callable()
     h = 1e-4 * max(1.0, abs(x))
+    # a difference says nothing where f turns over within the step (cos(x**9) at x = 3)
+    assume(abs(got) * h <= 1e-2 * max(1.0, abs(float(f(x)))))
     coarse, fine = ((f(x + s) - f(x - s)) / (2 * s) for s in (h, h / 2))
     # the fine difference is off by about (coarse - fine) / 3 from truncation, plus rounding
     assert abs(got - fine) <= abs(coarse - fine) + 1e-7 * max(1.0, abs(f(x)), abs(got))
