@@ -338,7 +338,8 @@ class _Attempt:
         cpu = limits.cpu or (import_timeout + sum(exercises[e].limits.wall for e in remaining))
         self.job = {"source": source, "filename": filename, "limits": limits.as_dict(),
                     "cpu_seconds": cpu, "hidden": list(hidden),
-                    "calls": [{"entry": exercises[e].calls[c].entry, "args": exercises[e].calls[c].args}
+                    # "e" lets the child announce only the first call of each exercise (fewer frames)
+                    "calls": [{"entry": exercises[e].calls[c].entry, "args": exercises[e].calls[c].args, "e": e}
                               for e, c in self.index]}
         self.import_timeout = import_timeout
         self.frames = transport.FrameReader()
@@ -488,6 +489,7 @@ class _Attempt:
                 outcome = CallOutcome("error", error=_clean_error(frame, self.limits))
             outcome.output, outcome.seconds = self._output_since_mark(), seconds
             self.result.outcomes[e][c] = outcome
+            self.call_started = time.monotonic()     # the next call of this exercise starts now
         elif kind == "done":
             return "done"
         return kind or ""

@@ -6,7 +6,6 @@ call, so the caller can report the protection as inactive instead of failing.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import os
 import sys
@@ -29,8 +28,8 @@ def _call(name: str, *args) -> int:
     global _libc
     if not sys.platform.startswith("linux"):
         raise Unavailable(f"not Linux ({sys.platform})")
-    if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    if _libc is None:   # the symbols already in the process (libc among them); no find_library
+        _libc = ctypes.CDLL(None, use_errno=True)
     result = getattr(_libc, name)(*args)
     if result != 0:
         code = ctypes.get_errno()

@@ -30,8 +30,10 @@ def children() -> list[int]:
     return found
 
 
-def kill_descendants(on_reaped: Callable[[int, int], None], timeout: float = 5.0) -> bool:
+def kill_descendants(on_reaped: Callable[[int, int], None], timeout: float = 5.0,
+                     wait_for: list[int] = ()) -> bool:
     """SIGKILL every descendant and reap it; `on_reaped(pid, status)` for each child reaped.
+    `wait_for`: children to wait for outright (cheaper than polling while they exit).
 
     Returns False if some survived `timeout` (a process stuck in uninterruptible sleep)."""
     deadline = time.monotonic() + timeout
@@ -42,7 +44,16 @@ def kill_descendants(on_reaped: Callable[[int, int], None], timeout: float = 5.0
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        reaped = reap(on_reaped)
+        reaped = 0
+        for pid in wait_for:      # SIGKILLed: it exits without running anything more
+            try:
+                os.kill(pid, signal.SIGKILL)
+                on_reaped(*os.waitpid(pid, 0))
+                reaped += 1
+            except (ChildProcessError, ProcessLookupError):
+                pass
+        wait_for = ()
+        reaped += reap(on_reaped)
         if not pids and not reaped:
             return True
         if time.monotonic() > deadline:

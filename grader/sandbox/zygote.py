@@ -11,6 +11,7 @@ Protocol on the control socket (length-prefixed JSON, see grader.transport):
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 import selectors
@@ -58,6 +59,8 @@ class Zygote:
         self.pending_fds: list[int] = []
         self.children: dict[int, str] = {}       # pid -> its private working directory
         self.harness, self.student_function = _preload()
+        gc.collect()
+        gc.freeze()      # children's garbage collections then leave these pages shared (less copying)
         self.disable = set(options.get("disable", ()))
         self.isolation = hardening.isolate_fork_server(self.disable)
         self.mounts = hardening.OPTIONAL["mount"] in self.isolation.active
@@ -164,8 +167,18 @@ class Zygote:
     def clean_up(self) -> None:
         """Every process of earlier runs killed and reaped, their files removed."""
         if self.tree_kill:
-            reaper.kill_descendants(self._on_reaped)
-        else:
+            reaper.kill_descendants(self._on_reaped, wait_for=list(self.children))
+        else:   # without the subreaper only the children and their process groups can be found
+            for pid in list(self.children):
+                for kill in (os.killpg, os.kill):
+                    try:
+                        kill(pid, signal.SIGKILL)
+                    except (ProcessLookupError, PermissionError):
+                        pass
+                try:
+                    self._on_reaped(*os.waitpid(pid, 0))
+                except ChildProcessError:
+                    self.children.pop(pid, None)
             reaper.reap(self._on_reaped)
         if self.mounts and not self.children:     # files a run left in the private /tmp
             for directory in hardening.PRIVATE_MOUNTS:

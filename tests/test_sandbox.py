@@ -1,0 +1,233 @@
+"""The sandbox: the trust-boundary invariants, the protections report, limits, and the fallback path
+(protections switched off one by one, verdicts unchanged)."""
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from conftest import statuses
+from hostile_helpers import CORRECT, IS_ROOT_LINUX, correct_with, namespaces, processes_of_uid, zombie_free
+
+from grader import transport
+from grader.sandbox.client import Sandbox, SandboxError
+from grader.sandbox.hardening import OPTIONAL
+from grader.sandbox.limits import parse_limits
+
+ONE = "sigmoid-derivative"
+DAEMON = """
+import os, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        time.sleep(60)
+    os._exit(0)
+"""
+# submission -> verdict that must hold with every protection on or off
+VERDICTS = {
+    "correct": (CORRECT, "passed"),
+    "wrong": ("def sigmoid_derivative(x):\n    return x * 0 + 1.0\n", "failed"),
+    "loop": (correct_with(inside="while True: pass"), "timeout"),
+    "segfault": (correct_with(inside="import ctypes; ctypes.string_at(0)"), "error"),
+    "memory": (correct_with(inside="big = np.ones(3 * 2**30 // 8)"), "error"),
+    "daemon": (correct_with(inside=DAEMON), "passed"),
+    "exit": (correct_with(inside="import sys; sys.exit(0)"), "error"),
+}
+
+
+def grade_in(box, tmp_path, plugins, bank, source: str):
+    from grader.engine import grade_submission
+    path = tmp_path / "solution.py"
+    path.write_text(textwrap.dedent(source))
+    return grade_submission(path, [bank[ONE]], plugins, box, timeout=1.0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("switched_off", [[name] for name in OPTIONAL] + [list(OPTIONAL)],
+                         ids=[*OPTIONAL, "all"])
+def test_verdicts_stay_right_with_protections_switched_off(switched_off, tmp_path, plugins, bank):
+    with Sandbox(disable=switched_off) as box:
+        for name, (source, verdict) in VERDICTS.items():
+            report = grade_in(box, tmp_path, plugins, bank, source)
+            assert statuses(report) == {ONE: verdict}, (name, report.exercises[0].feedback)
+        for key in switched_off:
+            assert OPTIONAL[key] not in report.protections
+            assert report.inactive_protections[OPTIONAL[key]] == "switched off"
+        assert zombie_free(_children(box.process.pid)) == []
+
+
+def _children(pid: int) -> list[int]:
+    from hostile_helpers import children_of
+    return children_of(pid)
+
+
+def test_unknown_protection_names_are_refused():
+    with pytest.raises(SandboxError, match="unknown protection"):
+        Sandbox(disable={"netwrok"})
+
+
+def test_the_environment_variable_switches_protections_off(monkeypatch, tmp_path, plugins, bank):
+    monkeypatch.setenv("GRADER_SANDBOX_DISABLE", "network,mount")
+    with Sandbox() as box:
+        report = grade_in(box, tmp_path, plugins, bank, CORRECT)
+    assert report.inactive_protections["network namespace"] == "switched off"
+    assert "mount namespace" not in report.protections
+
+
+def test_the_report_lists_active_and_inactive_protections(grade):
+    data = grade(CORRECT, ONE).to_dict()["isolation"]
+    assert {"separate process", "memory limit", "cpu limit", "scrubbed environment", "stdin closed",
+            "output cap"} <= set(data["protections"])
+    assert not set(data["protections"]) & set(data["inactive"])
+    if IS_ROOT_LINUX:
+        assert data["inactive"] == {}, data["inactive"]
+        assert {"network namespace", "mount namespace", "no new privileges", "process limit",
+                "descendants killed", "hidden paths"} <= set(data["protections"])
+        assert any(p.startswith("unprivileged uid ") for p in data["protections"])
+
+
+@pytest.mark.skipif(IS_ROOT_LINUX, reason="the non-root fallback is exercised where not root")
+def test_without_root_the_uid_drop_is_reported_inactive(grade):
+    assert grade(CORRECT, ONE).inactive_protections["unprivileged uid"] == "not root"
+
+
+@namespaces
+def test_concurrent_sandboxes_get_different_uids():
+    with Sandbox() as first, Sandbox() as second:
+        assert first.slot.uid != second.slot.uid
+        first.close()
+        with Sandbox() as third:              # a freed slot may be claimed again, never a held one
+            assert third.slot.uid != second.slot.uid
+
+
+@namespaces
+def test_every_descendant_is_gone_when_run_returns(sandbox, tmp_path, plugins, bank):
+    report = grade_in(sandbox, tmp_path, plugins, bank, correct_with(inside=DAEMON))
+    assert statuses(report) == {ONE: "passed"}
+    assert zombie_free(processes_of_uid(sandbox.slot.uid)) == []
+
+
+# ---- trust-boundary invariants -------------------------------------------------------------------
+
+def test_the_fork_server_is_a_fresh_interpreter_not_a_fork_of_the_grader(sandbox, tmp_path, plugins, bank):
+    sandbox.wait_ready()
+    pid = sandbox.process.pid
+    with open(f"/proc/{pid}/stat") as stat:
+        assert int(stat.read().rsplit(")", 1)[1].split()[1]) == os.getpid()
+    with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+        argv = cmdline.read().split(b"\0")
+    assert argv[0] == sys.executable.encode() and b"-c" in argv and any(b"zygote.main" in a for a in argv)
+    # it loads plugins (students receive registered functions) but never exercises or cases
+    source = correct_with(inside="""
+    import sys
+    print(sorted(m for m in ("grader.engine", "grader.loader") if m in sys.modules))
+    """)
+    report = grade_in(sandbox, tmp_path, plugins, bank, source)
+    assert report.output.splitlines()[0] == "[]", report.output
+
+
+def test_the_child_is_never_sent_a_reference_value(sandbox, bank, monkeypatch):
+    from grader.engine import _exercise_run
+    sent: list[bytes] = []
+    original = transport.pack
+    monkeypatch.setattr(transport, "pack", lambda message: sent.append(original(message)) or sent[-1])
+    item = bank[ONE]
+    outcome = sandbox.run(CORRECT, "/nonexistent/solution.py", [_exercise_run(item, None, None)])
+    assert [o.status for o in outcome.outcomes[0]] == ["ok"] * len(item.cases)
+    wire = b"".join(sent)
+    for case in item.cases:
+        encoded = transport.encode(np.asarray(case.expected, dtype=float))
+        assert encoded["data"].encode() not in wire
+
+
+def test_exceptions_travel_as_text_and_pickles_are_never_loaded():
+    assert transport.decode({"__object__": "os.system"}) == "os.system"
+    assert isinstance(transport.decode({"__object__": "x"}), transport.Opaque)
+    for bad in ({"__pickle__": "gASV"}, {"__nd__": "object", "shape": [1], "data": ""},
+                {"__nd__": "float64", "shape": [2], "data": "AAAAAAAAAAA="},
+                {"__nd__": "float64", "shape": [-1], "data": ""}, {"__float__": "1e400"}, [1, 2]):
+        with pytest.raises(transport.TransportError):
+            transport.decode(bad)
+
+
+def test_the_parent_rebuilds_arrays_as_plain_float_data():
+    class Sneaky(np.ndarray):
+        pass
+    value = transport.decode(transport.encode(np.arange(6.0).reshape(2, 3).view(Sneaky)))
+    assert type(value) is np.ndarray and value.shape == (2, 3) and value.flags.writeable
+
+
+def test_inputs_are_fresh_copies_for_every_call(grade):
+    source = """
+    import numpy as np
+    SEEN = []
+    def sigmoid_derivative(x):
+        assert not any(x is old or np.shares_memory(x, old) for old in SEEN)
+        SEEN.append(x)
+        s = 1 / (1 + np.exp(-x))
+        result = s * (1 - s)
+        if isinstance(x, np.ndarray):
+            x[...] = 7.0
+        return result
+    """
+    assert statuses(grade(source, ONE)) == {ONE: "passed"}
+
+
+def test_the_harness_binds_its_references_before_student_code(grade):
+    source = """
+    import builtins, json, base64, numpy
+    builtins.isinstance = lambda *a: False
+    builtins.type = lambda *a: int
+    json.dumps = lambda *a, **k: "{}"
+    base64.b64encode = lambda *a, **k: b""
+    numpy.ascontiguousarray = lambda *a, **k: numpy.zeros(1)
+    def sigmoid_derivative(x):
+        s = 1 / (1 + numpy.exp(-x))
+        return s * (1 - s)
+    """
+    assert statuses(grade(source, ONE)) == {ONE: "passed"}
+
+
+# ---- limits --------------------------------------------------------------------------------------
+
+def test_limits_from_yaml_keys_are_validated():
+    assert parse_limits({"cpu": 2, "processes": 4, "file_size": "1M", "open_files": 32}) == {
+        "cpu": 2.0, "processes": 4, "file_size": 1024 * 1024, "open_files": 32}
+    for bad, words in (({"cpus": 1}, "unknown limit 'cpus'"), ({"processes": 0}, "positive"),
+                       ({"open_files": 3}, "at least 16"), ({"file_size": "lots"}, "not a size"), (5, "mapping")):
+        with pytest.raises(ValueError, match=words):
+            parse_limits(bad)
+
+
+def test_a_limits_key_in_an_exercise_file_reaches_the_child(tmp_path, plugins, sandbox):
+    from grader.engine import grade_submission, prepare
+    from grader.loader import load_exercises
+    from conftest import ROOT
+    text = (ROOT / "exercises" / f"{ONE}.yaml").read_text() + "limits:\n  file_size: 1K\n"
+    (tmp_path / "ex").mkdir()
+    (tmp_path / "ex" / f"{ONE}.yaml").write_text(text)
+    prepared = prepare(load_exercises([tmp_path / "ex"], plugins), plugins)
+    assert prepared[0].exercise.limits.file_size == 1024
+    path = tmp_path / "solution.py"
+    path.write_text(correct_with(inside="with open('f', 'wb') as f:\n    f.write(b'x' * 4096)"))
+    report = grade_submission(path, prepared, plugins, sandbox)
+    assert report.exercises[0].status == "error" and "File too large" in report.exercises[0].feedback
+
+
+def test_cli_limit_flags(tmp_path):
+    from conftest import run_cli
+    path = tmp_path / "solution.py"
+    path.write_text(correct_with(inside="with open('f', 'wb') as f:\n    f.write(b'x' * 4096)"))
+    done = run_cli("check", str(path), "--exercise", ONE, "--file-size", "1K")
+    assert done.returncode == 1 and "File too large" in done.stdout
+    bad = run_cli("check", str(path), "--exercise", ONE, "--open-files", "2")
+    assert bad.returncode == 2 and "--open-files" in bad.stderr
+
+
+def test_output_is_capped_in_the_parent(grade):
+    report = grade(correct_with(inside="print('y' * 300000)"), ONE)
+    assert report.exercises[0].status == "passed"
+    assert len(report.output) <= 64 * 1024 and report.output_truncated >= 300000 * 7 - 64 * 1024
