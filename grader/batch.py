@@ -367,7 +367,7 @@ class Progress:
         self.done = 0
         self.started = time.monotonic()
         self.tty = bool(getattr(stream, "isatty", lambda: False)())
-        self._last_draw = 0.0
+        self._last_draw = self.started if not self.tty else 0.0
         self._next_fraction = 0.1
 
     def advance(self, student: str) -> None:

@@ -324,3 +324,90 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     assert f"({60 - interrupted_count} now, {interrupted_count} from the journal)" in resumed.stdout
     assert out.read_bytes() == (tmp_path / "full.csv").read_bytes()
+
+
+# ---- grader-side failures ------------------------------------------------------------------------
+
+class _BrokenSandbox:
+    """A fork server that fails on every run, as when the grader's own sandbox breaks."""
+
+    class process:
+        @staticmethod
+        def poll():
+            return None
+
+    def wait_ready(self) -> None:
+        pass
+
+    def run(self, *args, **kwargs):
+        from grader.sandbox.client import SandboxError
+        raise SandboxError("the fork server is gone")
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_sandbox_failure_is_reported_and_never_journaled(plugins, tmp_path):
+    from grader.batch import SandboxPool, summarize
+    from grader.loader import load_exercises
+    (tmp_path / "class").mkdir()
+    (tmp_path / "class" / "ana.py").write_text(SOLUTION)
+    exercises = [e for e in load_exercises(None, plugins) if e.id in EXERCISES]
+    options = BatchOptions(directory=tmp_path / "class", exercises=exercises, out=tmp_path / "g.csv", jobs=1)
+    pool = SandboxPool(1, factory=_BrokenSandbox)
+    result = run_batch(options, plugins, pool=pool, progress_stream=open(os.devnull, "w"))
+    assert read_csv(tmp_path / "g.csv")[1] == ["ana", "0", "2", "0", "0"]
+    assert "could not run this submission" in summarize(result)["errors_or_timeouts"][0]["reason"]
+    assert Journal(tmp_path / "g.csv.journal").load() == {}     # the next run grades ana again
+
+
+def test_pool_replaces_a_dead_fork_server():
+    from grader.batch import SandboxPool
+    pool = SandboxPool(1)
+    try:
+        first = pool.get()
+        first.wait_ready()
+        first.process.kill()
+        first.process.wait()
+        second = pool.get()
+        assert second is not first and second.process.poll() is None
+    finally:
+        pool.close()
+
+
+# ---- progress ------------------------------------------------------------------------------------
+
+class _Stream(list):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write(self, text: str) -> None:
+        self.append(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_progress_plain_lines_when_not_a_terminal():
+    from grader.batch import Progress
+    stream = _Stream(tty=False)
+    progress = Progress(100, stream)
+    for index in range(100):
+        progress.advance(f"s{index}")
+    assert all(line.endswith("\n") and "\r" not in line for line in stream)
+    assert len(stream) == 10                      # every 10%, not every student
+    assert stream[-1].startswith("grader: graded 100/100 students")
+
+
+def test_progress_redraws_one_line_on_a_terminal():
+    from grader.batch import Progress
+    stream = _Stream(tty=True)
+    progress = Progress(3, stream)
+    for name in ("ana", "bo", "cy"):
+        progress.advance(name)
+    assert stream[0].startswith("\r[") and "1/3 students" in stream[0]
+    assert "3/3 students" in stream[-2] and stream[-1] == "\n"
