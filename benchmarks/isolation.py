@@ -60,26 +60,34 @@ def bank_runs():
     return [_exercise_run(item, None, None) for item in prepare(load_exercises(None, plugins), plugins)]
 
 
-def per_submission_ms(runs: list, repeats: int, disable=(), source: str | None = None) -> tuple[float, float]:
-    """(median ms of Sandbox.run over `repeats` after warm-up, boot ms of the fork server)."""
+def per_submission_ms(runs: list, repeats: int, configurations: dict[str, set],
+                      source: str | None = None) -> tuple[dict[str, float], float]:
+    """Median ms of Sandbox.run per configuration (name -> protections switched off), measured
+    round-robin so that load from other processes hits every configuration alike; and the boot
+    time of the first fork server."""
     from grader.sandbox.client import Sandbox
     source = source if source is not None else EXAMPLE.read_text()
+    hidden = [str(ROOT / "exercises")]
     started = time.perf_counter()
-    box = Sandbox(disable=set(disable))
-    box.wait_ready()
-    boot = (time.perf_counter() - started) * 1000
+    boxes = {}
     try:
-        for _ in range(5):
-            box.run(source, str(EXAMPLE), runs, hidden_paths=[str(ROOT / "exercises")])
-        times = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            outcome = box.run(source, str(EXAMPLE), runs, hidden_paths=[str(ROOT / "exercises")])
-            times.append((time.perf_counter() - t) * 1000)
-        assert all(o.status == "ok" for ex in outcome.outcomes for o in ex), "the example did not run"
+        for name, disable in configurations.items():
+            boxes[name] = Sandbox(disable=disable)
+            boxes[name].wait_ready()
+            if len(boxes) == 1:
+                boot = (time.perf_counter() - started) * 1000
+        times: dict[str, list[float]] = {name: [] for name in boxes}
+        for round_ in range(repeats + 3):
+            for name, box in boxes.items():
+                t = time.perf_counter()
+                outcome = box.run(source, str(EXAMPLE), runs, hidden_paths=hidden)
+                if round_ >= 3:                       # the first rounds warm up
+                    times[name].append((time.perf_counter() - t) * 1000)
+                assert all(o.status == "ok" for ex in outcome.outcomes for o in ex), "the example did not run"
     finally:
-        box.close()
-    return statistics.median(times), boot
+        for box in boxes.values():
+            box.close()
+    return {name: statistics.median(values) for name, values in times.items()}, boot
 
 
 def main() -> None:
@@ -97,10 +105,9 @@ def main() -> None:
     isolated = median_seconds([sys.executable, "-m", "grader", "check", str(EXAMPLE)], options.runs)
     bare = median_seconds([sys.executable, "-c", "import numpy"], options.runs)
 
-    full, boot = per_submission_ms(runs, options.repeats)
-    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
-          f"{'root' if hasattr(os, 'geteuid') and os.geteuid() == 0 else 'not root'}; "
-          f"{len(calls)} calls in {len(runs)} exercises\n")
+    configurations = {"all": set(), **{key: {key} for key in OPTIONAL}, "none": set(OPTIONAL)}
+    timings, boot = per_submission_ms(runs, options.repeats, configurations)
+    full = timings["all"]
     print(f"{'whole check of examples/solution.py (median of %d)' % options.runs:<58}{'ms':>8}")
     floor = "  python -c 'import numpy' (floor of any fresh process)"
     print(f"{floor:<58}{bare * 1000:8.0f}")
@@ -111,14 +118,12 @@ def main() -> None:
     print(f"{'  every layer on (target <= 15)':<58}{full:8.2f}")
     print(f"{'  fork server start-up (once per Sandbox)':<58}{boot:8.0f}")
     for key, name in OPTIONAL.items():
-        without, _ = per_submission_ms(runs, options.repeats, disable={key})
-        print(f"{'  cost of ' + name:<58}{full - without:8.2f}")
-    none, _ = per_submission_ms(runs, options.repeats, disable=set(OPTIONAL))
-    print(f"{'  every optional layer off (rlimits, fork, transport only)':<58}{none:8.2f}\n")
+        print(f"{'  cost of ' + name:<58}{full - timings[key]:8.2f}")
+    print(f"{'  every optional layer off (rlimits, fork, transport only)':<58}{timings['none']:8.2f}\n")
 
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     loud = EXAMPLE.read_text() + "\nimport sys\nfor _ in range(200):\n    sys.stdout.write('x' * 2**20)\n"
-    loud_ms, _ = per_submission_ms(runs, 3, source=loud)
+    loud_ms = per_submission_ms(runs, 3, {"all": set()}, source=loud)[0]["all"]
     grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     print(f"{'a submission printing 200 MB at import (median of 3)':<58}{loud_ms:8.0f} ms")
     print(f"{'  growth of the grader process peak memory':<58}{grown:8.1f} MiB")

@@ -33,23 +33,58 @@ PRELOAD = ("numpy", "numpy.linalg", "numpy.random", "numpy.fft", "math", "cmath"
            "heapq", "bisect", "array", "struct", "enum", "abc", "encodings.idna")
 
 
+class StudentFunctions:
+    """Functions handed to students (`func`, `chain`, `sigma`), by registered name or formula in x.
+
+    The built-ins need no plugin system; the full plugin registry (third-party functions) is loaded
+    in the fork server only when a job names something the built-ins do not know, and always
+    before the fork, since a child may be unable to import anything."""
+
+    def __init__(self) -> None:
+        from grader.functions import builtin_registry
+        self.registry = builtin_registry()
+        self.complete = False
+
+    def prepare(self, job: dict) -> None:
+        if not self.complete and any(not self._known(name) for name in _function_names(job.get("calls", []))):
+            from grader.functions import default_registry
+            self.registry, self.complete = default_registry(), True
+
+    def _known(self, reference: str) -> bool:
+        from grader.expr import parse
+        if reference in self.registry:
+            return True
+        try:
+            parse(reference, registry=self.registry)
+        except Exception:
+            return False
+        return True
+
+    def __call__(self, reference: str):
+        from grader.expr import parse
+        if reference in self.registry:
+            return self.registry.callable(reference)
+        return parse(reference, registry=self.registry).as_callable("x")
+
+
+def _function_names(node) -> list[str]:
+    if isinstance(node, dict):
+        if "__fn__" in node:
+            return [str(node["__fn__"])]
+        return [name for value in node.values() for name in _function_names(value)]
+    if isinstance(node, list):
+        return [name for value in node for name in _function_names(value)]
+    return []
+
+
 def _preload():
     """Everything students and the harness need, imported once, before any fork."""
     import importlib
     for name in PRELOAD:
         importlib.import_module(name)
     from grader.sandbox import harness
-    from grader.functions import default_registry
-    from grader.expr import parse
-    registry = default_registry()
-
-    def student_function(reference: str):
-        """A registered function by name, or a formula in x, as a plain numpy callable."""
-        if reference in registry:
-            return registry.callable(reference)
-        return parse(reference, registry=registry).as_callable("x")
-
-    return harness, student_function
+    import grader.expr  # noqa: F401  (formulas handed to students are parsed in the child)
+    return harness, StudentFunctions()
 
 
 class Zygote:
@@ -133,6 +168,7 @@ class Zygote:
 
     def start(self, job: dict, result_fd: int, output_fd: int) -> None:
         self.clean_up()                          # whatever an earlier run left is gone first
+        self.student_function.prepare(job)
         not_hidden = self._hide([str(p) for p in job.get("hidden", [])])
         workdir = tempfile.mkdtemp(dir=self.sandbox_root)
         if self.uid is not None:
