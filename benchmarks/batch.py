@@ -85,11 +85,11 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def time_grader(directory: Path, jobs: int, out: Path) -> tuple[float, float]:
+def time_grader(directory: Path, jobs: int, out: Path, *extra: str) -> tuple[float, float]:
     """(wall seconds, CPU seconds) of one `grader batch` of the whole class."""
     cpu, started = _children_cpu(), time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "grader", "batch", str(directory), "--jobs", str(jobs),
-                           "--out", str(out)], capture_output=True, text=True)
+                           "--out", str(out), *extra], capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"grader batch failed ({done.returncode}):\n{done.stderr}")
@@ -124,6 +124,7 @@ def main() -> None:
         mistakes = generate_class(directory, args.students)
         out = root / "gradebook.csv"
         grader_seconds, grader_cpu = time_grader(directory, args.jobs, out)
+        variant_seconds, variant_cpu = time_grader(directory, args.jobs, root / "variants.csv", "--variants")
         with open(out, newline="") as stream:
             rows = {row["student"]: row for row in csv.DictReader(stream)}
         # sanity: every correct file has full marks, every mutated one has lost points
@@ -135,6 +136,7 @@ def main() -> None:
         pytest_seconds, pytest_cpu = time_pytest(directory, sample, work)
     per_grader, cpu_grader = grader_seconds / args.students, grader_cpu / args.students
     per_pytest, cpu_pytest = pytest_seconds / len(sample), pytest_cpu / len(sample)
+    per_variant, cpu_variant = variant_seconds / args.students, variant_cpu / args.students
     load = os.getloadavg()[0]
     print(f"class of {args.students} students ({sum(c == 0 for c in mistakes.values())} correct), "
           f"{args.jobs} jobs, {os.cpu_count()} cores, load average {load:.1f}, Python {sys.version.split()[0]}\n")
@@ -142,6 +144,8 @@ def main() -> None:
     print("|---|---:|---:|---:|")
     print(f"| `grader batch` (9 exercises, 62 checks, sandboxed; whole command) | {per_grader * 1000:.1f} ms "
           f"| {1 / per_grader:.1f} | {cpu_grader * 1000:.1f} ms |")
+    print(f"| `grader batch --variants` (references prepared per student) | {per_variant * 1000:.1f} ms "
+          f"| {1 / per_variant:.1f} | {cpu_variant * 1000:.1f} ms |")
     print(f"| `python -m pytest` per student (2 numpy checks; {len(sample)} timed) | {per_pytest * 1000:.0f} ms "
           f"| {1 / per_pytest:.2f} | {cpu_pytest * 1000:.0f} ms |")
     print(f"\n`grader batch` is {per_pytest / per_grader:.0f}x faster per student in wall time "

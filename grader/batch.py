@@ -166,6 +166,8 @@ def write_atomic(path: Path, text: str) -> None:
     path = Path(path)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
+        # mkstemp makes the file private; a gradebook gets the mode any new file would get
+        os.fchmod(handle, 0o666 & ~_umask())
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
             stream.write(text)
             stream.flush()
@@ -174,6 +176,12 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 # ---- sandboxes, one per worker -------------------------------------------------------------------
@@ -372,6 +380,14 @@ class Progress:
 
     def advance(self, student: str) -> None:
         self.done += 1
+        if self.stream is None:
+            return
+        try:
+            self._draw(student)
+        except (OSError, ValueError):   # a closed pipe (`| head`) must not cost the gradebook
+            self.stream = None
+
+    def _draw(self, student: str) -> None:
         now = time.monotonic()
         rate = self.done / max(now - self.started, 1e-9)
         if self.tty:
@@ -394,9 +410,12 @@ class Progress:
                 self._next_fraction += 0.1
 
     def interrupt(self) -> None:
-        if self.tty and self.done < self.total:
-            self.stream.write("\n")
-            self.stream.flush()
+        if self.stream is not None and self.tty and self.done < self.total:
+            try:
+                self.stream.write("\n")
+                self.stream.flush()
+            except (OSError, ValueError):
+                pass
 
 
 class _StopOnSignal:

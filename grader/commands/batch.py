@@ -69,6 +69,10 @@ def run(args) -> int:
         print(f"grader: interrupted; {done} students are in the journal, no gradebook was written. "
               f"Run the same command again to resume.", file=sys.stderr)
         return EXIT_INTERRUPTED
-    sys.stdout.write(summary_text(result))
-    print(f"gradebook: {args.out}", file=sys.stderr)
+    try:
+        sys.stdout.write(summary_text(result))
+        sys.stdout.flush()
+        print(f"gradebook: {args.out}", file=sys.stderr)
+    except BrokenPipeError:     # `grader batch ... | head`: the gradebook is written all the same
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return EXIT_OK
