@@ -75,7 +75,11 @@ def grade_submission(path: str | Path, prepared: list[Prepared], plugins, sandbo
                           hidden_paths=sorted(str(p) for p in hidden_paths))
     results = [_settle(item, outcomes, plugins, outcome.functions, outcome.import_problem)
                for item, outcomes in zip(prepared, outcome.outcomes)]
-    return SubmissionReport(name, results, output=outcome.output, output_truncated=outcome.output_dropped,
+    output = outcome.output
+    if any(check.hidden for result in results for check in result.checks):
+        # what the code printed while running a hidden case could spell out its inputs
+        output = "".join(check.output for result in results for check in result.checks if not check.hidden)
+    return SubmissionReport(name, results, output=output, output_truncated=outcome.output_dropped,
                             protections=outcome.protections, inactive_protections=outcome.inactive,
                             seconds=time.perf_counter() - started,
                             functions=outcome.functions)
@@ -84,7 +88,7 @@ def grade_submission(path: str | Path, prepared: list[Prepared], plugins, sandbo
 def _settle(item: Prepared, outcomes: list[CallOutcome], plugins, functions: list[str] | None,
             import_problem: CallOutcome | None) -> ExerciseResult:
     exercise = item.exercise
-    checks = [_check(exercise, case, outcome, plugins, functions, import_problem)
+    checks = [check_case(exercise, case, outcome, plugins, functions, import_problem)
               for case, outcome in zip(item.cases, outcomes)]
     passed = sum(check.status == "passed" for check in checks)
     statuses = {check.status for check in checks}
@@ -115,8 +119,9 @@ def _error_message(outcome: CallOutcome, exercise: Exercise, import_problem: Cal
     return f"raised {kind}: {message}" if message else f"raised {kind}"
 
 
-def _check(exercise: Exercise, case: Case, outcome: CallOutcome, plugins, functions: list[str] | None,
-           import_problem: CallOutcome | None) -> CheckResult:
+def check_case(exercise: Exercise, case: Case, outcome: CallOutcome, plugins, functions: list[str] | None,
+               import_problem: CallOutcome | None) -> CheckResult:
+    """The verdict on one case from what the sandbox sent back (this process only)."""
     expected_shape = (list(case.expected[0].shape) if isinstance(case.expected, tuple)
                       else list(np.shape(case.expected)))
     check = CheckResult(case=case.label, entry=case.entry, status="error", inputs=case.describe_inputs(),

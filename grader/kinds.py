@@ -16,6 +16,8 @@ from grader.errors import DefinitionError, GraderError
 from grader.exercise import Case, Exercise
 from grader.transport import FunctionRef
 
+VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
+
 COMMON_KIND_KEYS = {
     "args": "the student function's parameters, in order (names used in cases and formulas)",
     "cases": "list of fixed cases, each a mapping from parameter name to value",
@@ -92,6 +94,10 @@ class FormulaKind:
                 rng: np.random.Generator) -> dict:
         if not isinstance(case, dict):
             raise definition_error(exercise, field, "a case is a mapping from parameter name to value")
+        if "visibility" in case and case["visibility"] not in VISIBILITIES:
+            from grader.errors import did_you_mean
+            raise definition_error(exercise, f"{field}.visibility",
+                                   f"one of {', '.join(VISIBILITIES)}{did_you_mean(str(case['visibility']), VISIBILITIES)}")
         extra = set(case) - set(args) - {"visibility"}
         if extra:
             name = sorted(extra)[0]

@@ -13,6 +13,7 @@ import yaml
 
 from grader.errors import DefinitionError, did_you_mean
 from grader.exercise import Exercise, Tolerance
+from grader.kinds import VISIBILITIES
 from grader.sandbox.limits import Limits, parse_limits, parse_memory
 from grader.yaml_lines import LineDict, load_yaml
 
@@ -36,7 +37,6 @@ COMMON_KEYS = {
     "mutants": "wrong solutions `grader validate` expects to fail: paths, or {file: path, expect: fail|pass}",
 }
 REQUIRED = ("id", "kind", "title", "entry")
-VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 _ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
 
@@ -215,7 +215,11 @@ def load_exercises(directories: Iterable[Path] | None, plugins) -> list[Exercise
         if directory.is_file():
             paths.append(directory)
         elif directory.is_dir():
-            paths += exercise_files(directory)
+            found = exercise_files(directory)
+            if not found:
+                raise DefinitionError("no exercise files here (YAML files with top-level 'kind:' and "
+                                      "'entry:' keys)", file=str(directory))
+            paths += found
         else:
             raise DefinitionError("no such file or directory", file=str(directory))
     exercises: list[Exercise] = []

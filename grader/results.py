@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 STATUSES = ("passed", "failed", "error", "timeout")
@@ -45,13 +45,20 @@ class CheckResult:
     arguments: dict | None = field(default=None, repr=False)   # the case's raw inputs by name, for plots
     tolerance_value: Any = field(default=None, repr=False)      # the Tolerance, to mark wrong elements
 
+    @property
+    def hidden(self) -> bool:
+        """A case the student may not see: its verdict shows, its inputs and values do not."""
+        return self.visibility != "visible"
+
     def to_dict(self) -> dict:
-        data = asdict(self)
-        data.pop("got_value")
-        data.pop("expected_value")
-        data.pop("arguments")
-        data.pop("tolerance_value")
+        data = {name: getattr(self, name) for name in _CHECK_FIELDS}
+        if self.hidden:
+            data.update(inputs="", worst=[], output="")
         return json_safe(data)
+
+
+_RENDER_ONLY = ("got_value", "expected_value", "arguments", "tolerance_value")
+_CHECK_FIELDS = [name for name in CheckResult.__dataclass_fields__ if name not in _RENDER_ONLY]
 
 
 @dataclass

@@ -259,7 +259,7 @@ def _mutant_passes(exercise, cases, answers, mutate, plugins) -> bool | None:
     None when it applies to none (e.g. the transpose of 1-D answers). A mutation that happens to
     leave an answer unchanged (the transpose of a symmetric matrix) passes that case: rightly so,
     since such a case cannot catch the mistake."""
-    from grader.engine import _check  # the engine's own per-case verdict, so nothing is re-implemented
+    from grader.engine import check_case  # the engine's own per-case verdict, so nothing is re-implemented
     from grader.sandbox.client import CallOutcome
 
     rng = np.random.default_rng(0)
@@ -269,7 +269,7 @@ def _mutant_passes(exercise, cases, answers, mutate, plugins) -> bool | None:
         if mutated is None:
             continue
         applied = True
-        if _check(exercise, case, CallOutcome("ok", value=mutated), plugins, None, None).status != "passed":
+        if check_case(exercise, case, CallOutcome("ok", value=mutated), plugins, None, None).status != "passed":
             passed = False
     return passed if applied else None
 

@@ -50,7 +50,8 @@ def exercise_tests(result: ExerciseResult) -> list[dict]:
             "score": round(result.max_score * passed / total, 6),
             "max_score": round(result.max_score * len(checks) / total, 6),
             "status": "passed" if status == "passed" else "failed",
-            "output": f"{result.title}\n{exercise_feedback(part)}",
+            # each test holds cases of one visibility, and Gradescope shows it to whom it may
+            "output": f"{result.title}\n{exercise_feedback(part, reveal_hidden=True)}",
             "visibility": visibility,
             "tags": [result.kind],
             "extra_data": {"id": result.id, "status": status, "cases": len(checks)},

@@ -66,7 +66,8 @@ def _verdict_table(report: SubmissionReport) -> str:
 
 def _failed_with_values(result: ExerciseResult) -> CheckResult | None:
     for check in result.checks:
-        if check.status == "failed" and check.got_value is not None and check.expected_value is not None:
+        if (check.status == "failed" and not check.hidden and check.got_value is not None
+                and check.expected_value is not None):
             return check
     return None
 

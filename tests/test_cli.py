@@ -84,3 +84,22 @@ def test_custom_exercise_dir_and_seed_change_random_cases(tmp_path):
         assert result.returncode == 0
         inputs.append(json.loads(result.stdout)["exercises"][0]["checks"][0]["inputs"])
     assert inputs[0] == inputs[2] != inputs[1]
+
+
+def test_hidden_cases_show_their_verdict_not_their_values(tmp_path):
+    (tmp_path / "t.yaml").write_text(
+        "id: tanh-d\nkind: derivative\ntitle: t\nentry: f\nfunction: tanh(x)\n"
+        "cases:\n  - {x: [0.5, 1.5]}\n  - {x: [-0.123456, 0.654321], visibility: hidden}\n")
+    solution = tmp_path / "s.py"   # right on the visible case only
+    solution.write_text("import numpy as np\ndef f(x):\n    print('secret-probe', x)\n"
+                        "    return 1 / np.cosh(x) ** 2 if x[0] > 0 else x\n")
+    for fmt in ("json", "text"):
+        result = run_cli("check", str(solution), "--exercises", str(tmp_path), "--format", fmt)
+        assert result.returncode == 1
+        assert "0.123456" not in result.stdout and "0.654321" not in result.stdout.replace("0.6543", "")
+        assert "-0.1235" not in result.stdout and "-0.123" not in result.stdout
+    report = json.loads(run_cli("check", str(solution), "--exercises", str(tmp_path), "--format", "json").stdout)
+    visible, hidden = report["exercises"][0]["checks"]
+    assert visible["status"] == "passed" and hidden["status"] == "failed"
+    assert hidden["inputs"] == "" and hidden["worst"] == [] and hidden["output"] == ""
+    assert "hidden case" in report["exercises"][0]["feedback"]

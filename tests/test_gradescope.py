@@ -95,7 +95,9 @@ def test_exercise_visibility_is_the_tests_visibility(plugins, grade_tanh):
 
 def test_hidden_case_inputs_never_reach_a_visible_test(plugins, grade_tanh):
     report = grade_tanh(WRONG_TANH)
-    assert "0.123456" in report.output           # the student did print the hidden inputs
+    # the student did print the hidden inputs: kept with the hidden case, not in the report's output
+    assert "0.123456" not in report.output
+    assert any("0.123456" in check.output for result in report.exercises for check in result.checks)
     data = results(plugins, report)
     by_name = {test["name"]: test for test in data["tests"]}
     assert set(by_name) == {"tanh-derivative", "tanh-derivative [hidden cases]",

@@ -115,3 +115,17 @@ def test_bank_cases_are_well_spread(bank):
             assert (points == 0).any(), f"{exercise_id} has no case at 0"
     shapes = {case.args[0].shape for case in bank["matrix-sum-backward"].cases}
     assert any(m != n for m, n in shapes)
+
+
+def test_a_misspelt_case_visibility_is_refused(plugins):
+    text = GOOD.replace("  - {x: [-1.0, 0.0, 1.0]}", "  - {x: [-1.0, 0.0, 1.0], visibility: hiden}")
+    with pytest.raises(DefinitionError) as info:
+        parse(text, plugins)
+    assert info.value.field == "cases[0].visibility" and "did you mean 'hidden'" in str(info.value)
+
+
+def test_a_directory_without_exercises_is_an_error(tmp_path, plugins):
+    (tmp_path / "ci.yml").write_text("on: push\n")
+    with pytest.raises(DefinitionError) as info:
+        load_exercises([tmp_path], plugins)
+    assert "no exercise files" in str(info.value) and str(tmp_path) in str(info.value)
