@@ -36,29 +36,13 @@ PRELOAD = ("numpy", "numpy.linalg", "numpy.random", "numpy.fft", "math", "cmath"
 class StudentFunctions:
     """Functions handed to students (`func`, `chain`, `sigma`), by registered name or formula in x.
 
-    The built-ins need no plugin system; the full plugin registry (third-party functions) is loaded
-    in the fork server only when a job names something the built-ins do not know, and always
-    before the fork, since a child may be unable to import anything."""
+    The built-ins need no plugin system; the full plugin registry is loaded only when third-party
+    plugins are installed. Either way it is loaded at start-up, before the mount namespace hides
+    `/tmp` (where a virtualenv may live) and before any fork (a child may be unable to import)."""
 
     def __init__(self) -> None:
-        from grader.functions import builtin_registry
-        self.registry = builtin_registry()
-        self.complete = False
-
-    def prepare(self, job: dict) -> None:
-        if not self.complete and any(not self._known(name) for name in _function_names(job.get("calls", []))):
-            from grader.functions import default_registry
-            self.registry, self.complete = default_registry(), True
-
-    def _known(self, reference: str) -> bool:
-        from grader.expr import parse
-        if reference in self.registry:
-            return True
-        try:
-            parse(reference, registry=self.registry)
-        except Exception:
-            return False
-        return True
+        from grader.functions import builtin_registry, default_registry
+        self.registry = default_registry() if _third_party_plugins() else builtin_registry()
 
     def __call__(self, reference: str):
         from grader.expr import parse
@@ -67,14 +51,12 @@ class StudentFunctions:
         return parse(reference, registry=self.registry).as_callable("x")
 
 
-def _function_names(node) -> list[str]:
-    if isinstance(node, dict):
-        if "__fn__" in node:
-            return [str(node["__fn__"])]
-        return [name for value in node.values() for name in _function_names(value)]
-    if isinstance(node, list):
-        return [name for value in node for name in _function_names(value)]
-    return []
+def _third_party_plugins() -> bool:
+    from importlib.metadata import entry_points
+    try:
+        return bool(entry_points(group="grader.plugins"))
+    except Exception:      # unreadable metadata: load everything, let the plugin manager report it
+        return True
 
 
 def _preload():
@@ -168,7 +150,6 @@ class Zygote:
 
     def start(self, job: dict, result_fd: int, output_fd: int) -> None:
         self.clean_up()                          # whatever an earlier run left is gone first
-        self.student_function.prepare(job)
         not_hidden = self._hide([str(p) for p in job.get("hidden", [])])
         workdir = tempfile.mkdtemp(dir=self.sandbox_root)
         if self.uid is not None:
