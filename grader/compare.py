@@ -80,14 +80,19 @@ def _index(flat_index: int, shape: tuple) -> list[int]:
 
 def tolerance_scale(expected: np.ndarray) -> float:
     """S of the rule: max(1, max|r|) over the case."""
-    return max(1.0, float(np.max(np.abs(expected)))) if expected.size else 1.0
+    return max(1.0, float(np.abs(expected).max())) if expected.size else 1.0
+
+
+def _allowed(expected: np.ndarray, tolerance: Tolerance) -> np.ndarray:
+    magnitude = np.abs(expected)
+    scale = max(1.0, float(magnitude.max())) if expected.size else 1.0
+    return tolerance.rtol * magnitude + tolerance.atol * scale
 
 
 def mismatch_mask(expected: np.ndarray, got: np.ndarray, tolerance: Tolerance) -> np.ndarray:
     """Per element, True where |s - r| <= rtol*|r| + atol*S fails (NaN and inf count as failing)."""
     with np.errstate(invalid="ignore", over="ignore"):
-        allowed = tolerance.rtol * np.abs(expected) + tolerance.atol * tolerance_scale(expected)
-        return ~(np.abs(got - expected) <= allowed)
+        return ~(np.abs(got - expected) <= _allowed(expected, tolerance))
 
 
 def compare_arrays(expected: np.ndarray, got: np.ndarray, tolerance: Tolerance, worst: int = 3) -> Comparison:
@@ -97,17 +102,21 @@ def compare_arrays(expected: np.ndarray, got: np.ndarray, tolerance: Tolerance, 
     total = expected.size
     if total == 0:
         return Comparison(True, total=0)
-    bad = mismatch_mask(expected, got, tolerance)
+    # one pass of array arithmetic: this runs for every case of every student
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         diff = np.abs(got - expected)
-        allowed = tolerance.rtol * np.abs(expected) + tolerance.atol * tolerance_scale(expected)
-        rel = np.where(expected != 0, diff / np.abs(expected), np.where(diff == 0, 0.0, np.inf))
-    finite = np.isfinite(got)
-    mismatched = int(np.count_nonzero(bad))
-    max_abs = float(np.max(np.where(finite, diff, np.inf)))
-    max_rel = float(np.max(np.where(finite, rel, np.inf)))
+        allowed = _allowed(expected, tolerance)
+        bad = ~(diff <= allowed)                           # NaN and inf count as bad
+        mismatched = int(np.count_nonzero(bad))
+        max_abs = float(diff.max())
+        magnitude = np.abs(expected)
+        rel = np.divide(diff, magnitude, out=np.where(diff > 0, np.inf, 0.0), where=magnitude > 0)
+        max_rel = float(rel.max())
     if not mismatched:
         return Comparison(True, total=total, max_abs_error=max_abs, max_rel_error=max_rel)
+    finite = np.isfinite(got)
+    if not finite.all():
+        max_abs = max_rel = float("inf")
     # worst first: non-finite answers, then by how far past the tolerance they are
     with np.errstate(invalid="ignore", divide="ignore"):
         excess = np.where(finite, diff / allowed, np.inf).ravel()

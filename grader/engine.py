@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,6 @@ from grader.compare import AnswerError, Comparison, WrongStructure, to_array
 from grader.errors import GraderError, did_you_mean
 from grader.exercise import Case, Exercise, format_value
 from grader.feedback import exercise_feedback
-from grader.inputs import fresh_copy
 from grader.results import CheckResult, ExerciseResult, SubmissionReport
 from grader.sandbox.client import CallOutcome, CallSpec, ExerciseRun, Sandbox
 from grader.transport import encode_input
@@ -22,6 +22,11 @@ from grader.transport import encode_input
 class Prepared:
     exercise: Exercise
     cases: list[Case]
+
+    @cached_property
+    def calls(self) -> list[CallSpec]:
+        """The calls as wire data, encoded once for every student (each child decodes fresh arrays)."""
+        return [CallSpec(case.entry, [encode_input(arg) for arg in case.args]) for case in self.cases]
 
 
 def exercise_rng(exercise: Exercise, seed: int | None = None, student: str | None = None) -> np.random.Generator:
@@ -46,8 +51,7 @@ def prepare(exercises: list[Exercise], plugins, seed: int | None = None,
 
 def _exercise_run(item: Prepared, wall: float | None, memory: int | None,
                   limits: dict | None = None) -> ExerciseRun:
-    calls = [CallSpec(case.entry, [encode_input(fresh_copy(arg)) for arg in case.args]) for case in item.cases]
-    return ExerciseRun(calls, item.exercise.limits.with_overrides(wall=wall, memory=memory, **(limits or {})))
+    return ExerciseRun(item.calls, item.exercise.limits.with_overrides(wall=wall, memory=memory, **(limits or {})))
 
 
 def grade_submission(path: str | Path, prepared: list[Prepared], plugins, sandbox: Sandbox, *,
@@ -124,7 +128,7 @@ def check_case(exercise: Exercise, case: Case, outcome: CallOutcome, plugins, fu
     """The verdict on one case from what the sandbox sent back (this process only)."""
     expected_shape = (list(case.expected[0].shape) if isinstance(case.expected, tuple)
                       else list(np.shape(case.expected)))
-    check = CheckResult(case=case.label, entry=case.entry, status="error", inputs=case.describe_inputs(),
+    check = CheckResult(case=case.label, entry=case.entry, status="error", inputs=case.inputs_text,
                         expected_shape=expected_shape, tolerance=str(case.tolerance),
                         output=outcome.output, seconds=round(outcome.seconds, 6), visibility=case.visibility,
                         expected_value=case.expected, arguments=dict(zip(case.arg_names, case.args)),

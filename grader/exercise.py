@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Mapping
 
 import numpy as np
@@ -52,6 +53,11 @@ class Case:
     tolerance: Tolerance = Tolerance()
     context: Mapping[str, Any] = field(default_factory=dict)   # alternatives for diagnosis
     visibility: str = "visible"
+
+    @cached_property
+    def inputs_text(self) -> str:
+        """`describe_inputs()`, computed once per case (it is shown for every student)."""
+        return self.describe_inputs()
 
     def describe_inputs(self, limit: int = 6) -> str:
         parts = []

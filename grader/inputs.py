@@ -89,15 +89,6 @@ def resolve(spec: Any, rng: np.random.Generator) -> Any:
     raise InputError(f"cannot use a {type(spec).__name__} as an input value")
 
 
-def fresh_copy(value: Any) -> Any:
-    """Inputs are copied before they are used for anything: nobody shares an array."""
-    if isinstance(value, np.ndarray):
-        return value.copy()
-    if isinstance(value, list):
-        return [fresh_copy(v) for v in value]
-    return value
-
-
 def check_function_names(value: Any, is_known: Callable[[str], bool]) -> list[str]:
     """Function references in a value that name nothing known."""
     refs = [value] if isinstance(value, FunctionRef) else (
