@@ -6,6 +6,7 @@ Run: python benchmarks/isolation.py [--runs N]   (prints a table; no assertions)
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import resource
@@ -43,13 +44,15 @@ for entry, args in json.load(open(sys.argv[2])):
 """
 
 
-def median_seconds(command: list[str], runs: int) -> float:
-    times = []
+def median_seconds(commands: dict[str, list[str]], runs: int) -> dict[str, float]:
+    """Median wall time of each command, run round-robin so that machine noise hits all alike."""
+    times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(runs):
-        started = time.perf_counter()
-        subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, cwd=ROOT)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        for name, command in commands.items():
+            started = time.perf_counter()
+            subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, cwd=ROOT)
+            times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def bank_runs():
@@ -92,18 +95,24 @@ def per_submission_ms(runs: list, repeats: int, configurations: dict[str, set],
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=7, help="subprocess runs per median (default 7)")
+    parser.add_argument("--runs", type=int, default=15, help="subprocess runs per median (default 15)")
     parser.add_argument("--repeats", type=int, default=60, help="Sandbox.run calls per median (default 60)")
     options = parser.parse_args()
+    # byte-compile the source tree as `pip install` does, so neither side pays for compiling our
+    # modules at every start (PYTHONDONTWRITEBYTECODE may be set, and an editable install has no pyc)
+    compileall.compile_dir(str(ROOT / "grader"), quiet=1)
+    compileall.compile_dir(str(ROOT / "plugins"), quiet=1)
     runs = bank_runs()
     from grader.sandbox.hardening import OPTIONAL
     calls = [[call.entry, call.args] for run in runs for call in run.calls]
     with tempfile.TemporaryDirectory() as scratch:
         calls_file = Path(scratch) / "calls.json"
         calls_file.write_text(json.dumps(calls))
-        unsafe = median_seconds([sys.executable, "-c", UNSAFE, str(EXAMPLE), str(calls_file)], options.runs)
-    isolated = median_seconds([sys.executable, "-m", "grader", "check", str(EXAMPLE)], options.runs)
-    bare = median_seconds([sys.executable, "-c", "import numpy"], options.runs)
+        medians = median_seconds({
+            "unsafe": [sys.executable, "-c", UNSAFE, str(EXAMPLE), str(calls_file)],
+            "isolated": [sys.executable, "-m", "grader", "check", str(EXAMPLE)],
+            "bare": [sys.executable, "-c", "import numpy"]}, options.runs)
+    unsafe, isolated, bare = medians["unsafe"], medians["isolated"], medians["bare"]
 
     configurations = {"all": set(), **{key: {key} for key in OPTIONAL}, "none": set(OPTIONAL)}
     timings, boot = per_submission_ms(runs, options.repeats, configurations)

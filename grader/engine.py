@@ -11,7 +11,7 @@ import numpy as np
 
 from grader.compare import AnswerError, Comparison, WrongStructure, to_array
 from grader.errors import GraderError, did_you_mean
-from grader.exercise import Case, Exercise, format_value
+from grader.exercise import Case, Exercise, exercise_rng, format_value
 from grader.feedback import exercise_feedback
 from grader.results import CheckResult, ExerciseResult, SubmissionReport
 from grader.sandbox.client import CallOutcome, CallSpec, ExerciseRun, Sandbox
@@ -29,24 +29,20 @@ class Prepared:
         return [CallSpec(case.entry, [encode_input(arg) for arg in case.args]) for case in self.cases]
 
 
-def exercise_rng(exercise: Exercise, seed: int | None = None, student: str | None = None) -> np.random.Generator:
-    """Random inputs depend on the exercise seed, the --seed option and, for variants, the student."""
-    parts = [exercise.seed]
-    if seed is not None:
-        parts.append(seed)
-    if student is not None:
-        parts += list(student.encode("utf-8"))
-    return np.random.default_rng(parts)
-
-
 def prepare(exercises: list[Exercise], plugins, seed: int | None = None,
             student: str | None = None) -> list[Prepared]:
     """Cases and reference answers for every exercise (this process only, never a child).
 
-    With `student`, exercises marked `variants` draw their random inputs for that student."""
-    return [Prepared(ex, plugins.kinds.get(ex.kind).build_cases(
-                ex, plugins.functions, exercise_rng(ex, seed, student if ex.variants else None)))
-            for ex in exercises]
+    With `student`, exercises marked `variants` draw their random inputs for that student. The
+    default cases were built once when the file was loaded (to validate it) and are reused."""
+    prepared = []
+    for ex in exercises:
+        variant = student if ex.variants else None
+        cases = ex.default_cases if seed is None and variant is None else None
+        if cases is None:
+            cases = plugins.kinds.get(ex.kind).build_cases(ex, plugins.functions, exercise_rng(ex, seed, variant))
+        prepared.append(Prepared(ex, list(cases)))
+    return prepared
 
 
 def _exercise_run(item: Prepared, wall: float | None, memory: int | None,

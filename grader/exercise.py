@@ -41,6 +41,24 @@ class Exercise:
     def line_of(self, key: str) -> int | None:
         return self.lines.get(key)
 
+    @property
+    def default_cases(self) -> tuple | None:
+        """The cases built with the default seed when the file was loaded (None if not built)."""
+        return self.__dict__.get("_default_cases")
+
+    def remember_default_cases(self, cases: list) -> None:
+        object.__setattr__(self, "_default_cases", tuple(cases))   # a cache, not part of the value
+
+
+def exercise_rng(exercise: Exercise, seed: int | None = None, student: str | None = None) -> np.random.Generator:
+    """Random inputs depend on the exercise seed, the --seed option and, for variants, the student."""
+    parts = [exercise.seed]
+    if seed is not None:
+        parts.append(seed)
+    if student is not None:
+        parts += list(student.encode("utf-8"))
+    return np.random.default_rng(parts)
+
 
 @dataclass(frozen=True)
 class Case:

@@ -8,11 +8,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Iterable
 
-import numpy as np
 import yaml
 
 from grader.errors import DefinitionError, did_you_mean
-from grader.exercise import Exercise, Tolerance
+from grader.exercise import Exercise, Tolerance, exercise_rng
 from grader.kinds import VISIBILITIES
 from grader.sandbox.limits import Limits, parse_limits, parse_memory
 from grader.yaml_lines import LineDict, load_yaml
@@ -138,7 +137,8 @@ def parse_exercise(text: str, path: str, plugins) -> Exercise:
     try:
         kind.validate(exercise, plugins.functions)
         # building the cases once proves every input resolves and every reference is finite
-        kind.build_cases(exercise, plugins.functions, np.random.default_rng(exercise.seed))
+        exercise.remember_default_cases(
+            kind.build_cases(exercise, plugins.functions, exercise_rng(exercise)))
     except DefinitionError as exc:
         if exc.file is None:
             raise DefinitionError(getattr(exc, "message", str(exc)), file=path, field=exc.field,

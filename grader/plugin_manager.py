@@ -59,8 +59,8 @@ def build_plugin_manager(*, entry_points: bool = True,
     for module_name in BUILTIN_PLUGINS:
         _register(pm, module_name.rsplit(".", 1)[1], module_name, failures)
     if entry_points:
-        from importlib.metadata import entry_points as find_entry_points
-        for ep in find_entry_points(group=ENTRY_POINT_GROUP):
+        from grader.entry_points import entry_points as find_entry_points
+        for ep in find_entry_points(ENTRY_POINT_GROUP):
             if pm.has_plugin(ep.name):
                 failures.append(PluginFailure(ep.name, "a plugin of that name is already registered"))
                 continue

@@ -63,7 +63,7 @@ def run(args) -> int:
         report = grade_submission(args.file, prepared, plugins, sandbox, timeout=args.timeout,
                                   memory=memory, display_name=str(args.file), limits=limits)
     finally:
-        sandbox.close()
+        sandbox.close(wait=False)    # the command ends now; the fork server cleans up on its own
     write_output(fmt.render(report), args.output)
     from grader.github import report_to_github
     report_to_github(report, args.file, stdout_is_report=args.output is None and args.format != "text")

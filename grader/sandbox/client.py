@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from grader import transport
+from grader import framing
 from grader.errors import GraderError
 from grader.sandbox import hardening, linux, slots
 from grader.sandbox.limits import Limits
@@ -136,7 +136,7 @@ class Sandbox:
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd="/")
         child_end.close()
         self.control = parent_end
-        self.reader = transport.FrameReader()
+        self.reader = framing.FrameReader()
         self.inbox: list[dict] = []
         self.ready = False
         self.server_report: dict = {}
@@ -205,13 +205,23 @@ class Sandbox:
             self.server_report = self._wait_for("ready")
             self.ready = True
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Stop the fork server. `wait=False` (a command about to exit) returns at once: the server
+        still kills and reaps its children and removes its files, and it holds the uid's lock
+        until it is gone, so nothing is released early."""
         if self.control.fileno() < 0:
             return
         try:
-            self.control.sendall(transport.pack({"op": "quit"}))
+            self.control.sendall(framing.pack({"op": "quit"}))
         except OSError:
             pass
+        if not wait:
+            self.control.close()
+            if self.process.stderr:
+                self.process.stderr.close()
+            if self.slot:
+                self.slot.release()
+            return
         try:
             self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -269,7 +279,7 @@ class Sandbox:
     def _finish(self) -> None:
         """Return only when nothing of this submission runs any more (daemons included)."""
         try:
-            self.control.sendall(transport.pack({"op": "clean"}))
+            self.control.sendall(framing.pack({"op": "clean"}))
             self._wait_for("cleaned", timeout=10.0)
         except (OSError, SandboxError):
             if not self._server_alive():
@@ -295,7 +305,7 @@ class Sandbox:
         result_r, result_w = os.pipe()
         output_r, output_w = os.pipe()
         _widen_pipe(output_w)
-        message = transport.pack({"op": "run", "job": job})
+        message = framing.pack({"op": "run", "job": job})
         try:
             socket.send_fds(self.control, [message[:1]], [result_w, output_w])
             self.control.sendall(message[1:])
@@ -307,7 +317,7 @@ class Sandbox:
 
     def _kill(self, pid: int) -> None:
         try:
-            self.control.sendall(transport.pack({"op": "kill", "pid": pid}))
+            self.control.sendall(framing.pack({"op": "kill", "pid": pid}))
         except OSError:
             pass
 
@@ -342,7 +352,7 @@ class _Attempt:
                     "calls": [{"entry": exercises[e].calls[c].entry, "args": exercises[e].calls[c].args, "e": e}
                               for e, c in self.index]}
         self.import_timeout = import_timeout
-        self.frames = transport.FrameReader()
+        self.frames = framing.FrameReader()
         self.current: int | None = None       # exercise being run
         self.call_started = 0.0
         self.output_mark = 0
@@ -404,7 +414,7 @@ class _Attempt:
                         continue
                     try:
                         frames = self.frames.feed(chunk)
-                    except transport.TransportError as exc:
+                    except framing.TransportError as exc:
                         self.sandbox._kill(pid)
                         return self._abandon(phase, "crashed", f"sent malformed data: {exc}")
                     for frame in frames:
@@ -480,10 +490,11 @@ class _Attempt:
             e, c = self._position(frame)
             seconds = time.monotonic() - self.call_started
             if kind == "result":
+                from grader import transport   # numpy: imported only once a result arrives
                 try:
                     value = transport.decode(frame.get("value"))
                     outcome = CallOutcome("ok", value=value)
-                except transport.TransportError as exc:
+                except framing.TransportError as exc:
                     outcome = CallOutcome("error", error={"type": "TransportError", "message": str(exc)})
             else:
                 outcome = CallOutcome("error", error=_clean_error(frame, self.limits))
@@ -497,7 +508,7 @@ class _Attempt:
     def _position(self, frame: dict) -> tuple[int, int]:
         i = frame.get("i")
         if type(i) is not int or not 0 <= i < len(self.index):
-            raise transport.TransportError("a message names a call that does not exist")
+            raise framing.TransportError("a message names a call that does not exist")
         return self.index[i]
 
     def _fill_remaining(self, outcome: CallOutcome) -> None:
@@ -533,7 +544,7 @@ class _Attempt:
 
 def _clean_error(frame: dict, limits: Limits) -> dict:
     traceback_lines = frame.get("traceback")
-    kind, message = str(frame.get("type", "Exception"))[:100], str(frame.get("message", ""))[:transport.MAX_TEXT]
+    kind, message = str(frame.get("type", "Exception"))[:100], str(frame.get("message", ""))[:framing.MAX_TEXT]
     if kind == "MemoryError":
         message = f"the memory limit ({limits.memory // (1024 * 1024)} MiB) was reached" + (
             f": {message}" if message else "")

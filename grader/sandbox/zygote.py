@@ -52,9 +52,9 @@ class StudentFunctions:
 
 
 def _third_party_plugins() -> bool:
-    from importlib.metadata import entry_points
+    from grader.entry_points import entry_points
     try:
-        return bool(entry_points(group="grader.plugins"))
+        return bool(entry_points("grader.plugins"))
     except Exception:      # unreadable metadata: load everything, let the plugin manager report it
         return True
 
