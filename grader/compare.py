@@ -95,6 +95,12 @@ def mismatch_mask(expected: np.ndarray, got: np.ndarray, tolerance: Tolerance) -
         return ~(np.abs(got - expected) <= _allowed(expected, tolerance))
 
 
+def within_tolerance(expected: np.ndarray, got: np.ndarray, tolerance: Tolerance) -> bool:
+    """The verdict of `compare_arrays` alone, without the error figures (for diagnoses, which try
+    many candidate answers)."""
+    return got.shape == expected.shape and not mismatch_mask(expected, got, tolerance).any()
+
+
 def compare_arrays(expected: np.ndarray, got: np.ndarray, tolerance: Tolerance, worst: int = 3) -> Comparison:
     """Exact shape, then |s - r| <= rtol*|r| + atol*S per element, S = max(1, max|r|)."""
     if got.shape != expected.shape:

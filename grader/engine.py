@@ -1,9 +1,10 @@
 """Grading one submission: cases from the kinds, a run in the sandbox, comparison in this process."""
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +70,8 @@ def grade_submission(path: str | Path, prepared: list[Prepared], plugins, sandbo
     runs = [_exercise_run(item, timeout, memory, limits) for item in prepared]
     import_timeout = timeout or max([item.exercise.limits.wall for item in prepared] or [10.0])
     if hidden_paths is None:
-        hidden_paths = {str(Path(item.exercise.path).resolve().parent) for item in prepared if item.exercise.path}
-        hidden_paths.add(str(Path(path).resolve().parent))
+        hidden_paths = {_folder_of(item.exercise.path) for item in prepared if item.exercise.path}
+        hidden_paths.add(_folder_of(str(path)))
     outcome = sandbox.run(source, str(Path(path).resolve()), runs, import_timeout=import_timeout,
                           hidden_paths=sorted(str(p) for p in hidden_paths))
     results = [_settle(item, outcomes, plugins, outcome.functions, outcome.import_problem)
@@ -83,6 +84,12 @@ def grade_submission(path: str | Path, prepared: list[Prepared], plugins, sandbo
                             protections=outcome.protections, inactive_protections=outcome.inactive,
                             seconds=time.perf_counter() - started,
                             functions=outcome.functions)
+
+
+@lru_cache(maxsize=4096)
+def _folder_of(path: str) -> str:
+    """The real directory of a file (cached: the exercises' folders are asked for every student)."""
+    return os.path.dirname(os.path.realpath(path))
 
 
 def _settle(item: Prepared, outcomes: list[CallOutcome], plugins, functions: list[str] | None,

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.compare import compare_arrays, tolerance_scale
+from grader.compare import tolerance_scale, within_tolerance
 
 
 def explains(candidate, got: np.ndarray, tolerance) -> bool:
     """True when `got` equals `candidate` within the case's tolerance (same shape, finite)."""
     candidate = np.asarray(candidate, dtype=np.float64)
-    return candidate.shape == got.shape and compare_arrays(candidate, got, tolerance).passed
+    return within_tolerance(candidate, got, tolerance)
 
 
 def significant(expected: np.ndarray, tolerance) -> int:
