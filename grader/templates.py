@@ -153,7 +153,7 @@ TEMPLATES: dict[str, dict[str, str]] = {
 entry: tanh_derivative
 description: |
   Write tanh_derivative(x) that returns tanh'(x) elementwise for an array x.
-# the formula in x whose derivative the student returns (see docs/expression-language.md)
+# the formula in x whose derivative the student returns (see the README: the expression language)
 function: tanh(x)
 args: [x]
 # fixed cases: both signs, zero, and well-spread points (at least 5)
