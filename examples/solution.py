@@ -1,4 +1,5 @@
-"""A complete solution to the bundled bank, written the way the course writes it."""
+"""A complete solution to the bundled bank, written the way the course writes it (also the model
+solution `grader validate` checks the bank against)."""
 import numpy as np
 
 

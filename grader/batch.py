@@ -84,7 +84,7 @@ def _sha256(*parts: bytes) -> str:
 
 
 def config_hash(exercises: list[Exercise], *, seed: int | None, timeout: float | None,
-                memory: int | None, variants: bool = False) -> str:
+                memory: int | None, variants: bool = False, limits: dict | None = None) -> str:
     """Everything besides the submission that decides a grade: the exercise files and the options."""
     described = []
     for exercise in exercises:
@@ -94,7 +94,7 @@ def config_hash(exercises: list[Exercise], *, seed: int | None, timeout: float |
             definition = _sha256(repr(exercise).encode())
         described.append([exercise.id, definition, exercise.variants or variants])
     options = {"grader": __version__, "seed": seed, "timeout": timeout, "memory": memory,
-               "exercises": described}
+               "exercises": described, **({"limits": limits} if limits else {})}
     return _sha256(json.dumps(options, sort_keys=True).encode())
 
 
@@ -236,6 +236,7 @@ class BatchOptions:
     seed: int | None = None
     timeout: float | None = None
     memory: int | None = None
+    limits: dict = field(default_factory=dict)      # cpu, processes, file_size, open_files
     variants: bool = False
     json_path: Path | None = None
     html_path: Path | None = None
@@ -291,6 +292,7 @@ class Grader:
             sandbox.wait_ready()    # a booting fork server is not this student's time
             report = grade_submission(student.path, prepared, self.plugins, sandbox,
                                       timeout=self.options.timeout, memory=self.options.memory,
+                                      limits=self.options.limits,
                                       display_name=student.label)
         except Exception as exc:   # the sandbox failed, not the student: retried on the next run
             report = problem_report(student.label, prepared,
@@ -451,7 +453,7 @@ def run_batch(options: BatchOptions, plugins, *, progress_stream: TextIO = sys.s
     started = time.monotonic()
     students = discover_students(options.directory, options.filename)
     config = config_hash(options.exercises, seed=options.seed, timeout=options.timeout, memory=options.memory,
-                         variants=options.variants)
+                         variants=options.variants, limits=options.limits)
     journal = Journal(options.journal_path or options.out.with_name(options.out.name + ".journal"))
     journaled = journal.load()
     own_pool = pool is None

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Iterator, Literal
+from typing import Callable, Literal
 
 import numpy as np
 
-from grader.errors import GraderError, PluginError, did_you_mean
+from grader.errors import PluginError
+from grader.registry import Registry
 
 ELEMENTWISE = "elementwise"
 REDUCTION = "reduction"
@@ -53,43 +54,18 @@ def _as_input(x: object) -> np.ndarray:
     return np.array(x, dtype=dtype)
 
 
-class FunctionRegistry:
+class FunctionRegistry(Registry[Function]):
     """The registered functions by name, with the plugin that added each."""
 
     def __init__(self) -> None:
-        self.current_plugin = "?"
-        self._functions: dict[str, Function] = {}
-        self._owner: dict[str, str] = {}
+        super().__init__("function")
         self._callables: dict[str, Callable] = {}
 
     def add(self, fn: Function) -> None:
         if not isinstance(fn, Function):
             raise PluginError(f"plugin '{self.current_plugin}' registered {fn!r}, "
                               "not a grader.functions.Function")
-        if fn.name in self._functions:
-            raise PluginError(f"plugin '{self.current_plugin}' registered function '{fn.name}', "
-                              f"already registered by plugin '{self._owner[fn.name]}'")
-        self._functions[fn.name] = fn
-        self._owner[fn.name] = self.current_plugin
-
-    def get(self, name: str) -> Function:
-        try:
-            return self._functions[name]
-        except KeyError:
-            raise GraderError(f"unknown function '{name}'{did_you_mean(name, self._functions)}; "
-                              f"known: {', '.join(self)}") from None
-
-    def owner(self, name: str) -> str:
-        return self._owner[name]
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._functions
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(sorted(self._functions))
-
-    def __len__(self) -> int:
-        return len(self._functions)
+        super().add(fn)
 
     def callable(self, name: str) -> Callable:
         """The plain numpy function handed to student code: arrays in, arrays out; float in, float out.

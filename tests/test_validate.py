@@ -212,7 +212,7 @@ def test_the_bundled_bank_validates_with_models_and_mutants():
 def test_every_bundled_mutant_is_wrong_and_every_model_right(tmp_path, plugins, sandbox, bank):
     from grader.engine import grade_submission
     for exercise_id, item in bank.items():
-        model = grade_submission(ROOT / "solutions" / "bank.py", [item], plugins, sandbox)
+        model = grade_submission(ROOT / "examples" / "solution.py", [item], plugins, sandbox)
         mutant = grade_submission(ROOT / "solutions" / "mutants" / f"{exercise_id}.py", [item], plugins, sandbox)
         assert (model.exercises[0].status, mutant.exercises[0].status) == ("passed", "failed"), exercise_id
 

@@ -5,7 +5,8 @@ import os
 import sys
 from pathlib import Path
 
-from grader.commands.common import EXIT_OK, add_exercises_option, load_plugins, load_selected
+from grader.commands.common import (EXIT_OK, add_exercises_option, add_limit_options, limit_options,
+                                    load_plugins, load_selected)
 from grader.errors import UsageError
 
 NAME, HELP = "batch", "grade a class: one <student>.py or <student>/ folder per student"
@@ -26,28 +27,19 @@ def add_arguments(parser) -> None:
     parser.add_argument("--filename", metavar="NAME", help="the solution file inside each student folder")
     parser.add_argument("--variants", action="store_true",
                         help="every student gets their own random inputs (seeded by the student name)")
-    parser.add_argument("--timeout", type=float, metavar="S", help="seconds per exercise (default 10)")
-    parser.add_argument("--memory", metavar="SIZE", help="memory limit for student code, e.g. 512M (default 1G)")
+    add_limit_options(parser)
     parser.add_argument("--seed", type=int, metavar="N", help="change the random cases (same N, same cases)")
 
 
 def run(args) -> int:
     from grader.batch import BatchOptions, SandboxPool, run_batch, summary_text
-    from grader.sandbox.limits import parse_memory
     if not args.directory.is_dir():
         raise UsageError(f"no such directory: {args.directory}")
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
-    if args.timeout is not None and args.timeout <= 0:
-        raise UsageError("--timeout must be positive")
     if args.filename and (Path(args.filename).name != args.filename or not args.filename.endswith(".py")):
         raise UsageError(f"--filename must be a file name ending in .py, got {args.filename!r}")
-    memory = None
-    if args.memory:
-        try:
-            memory = parse_memory(args.memory)
-        except ValueError as exc:
-            raise UsageError(f"--memory: {exc}") from None
+    timeout, memory, limits = limit_options(args)
     for output in (args.out, args.json, args.html):
         if output is not None and not output.parent.resolve().is_dir():
             raise UsageError(f"cannot write {output}: no directory {output.parent}")
@@ -57,7 +49,7 @@ def run(args) -> int:
         plugins = load_plugins()
         exercises = load_selected(args, plugins, args.exercise)
         options = BatchOptions(directory=args.directory, exercises=exercises, out=args.out, jobs=args.jobs,
-                               filename=args.filename, seed=args.seed, timeout=args.timeout, memory=memory,
+                               filename=args.filename, seed=args.seed, timeout=timeout, memory=memory, limits=limits,
                                variants=args.variants, json_path=args.json, html_path=args.html,
                                journal_path=args.state / "journal.jsonl" if args.state else None,
                                title=args.directory.resolve().name)

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grader.commands.common import (EXIT_NOT_PASSED, EXIT_OK, add_exercises_option, load_plugins,
-                                    load_selected, write_output)
+from grader.commands.common import (EXIT_NOT_PASSED, EXIT_OK, add_exercises_option, add_limit_options,
+                                    limit_options, load_plugins, load_selected, write_output)
 from grader.errors import UsageError
-from grader.sandbox.limits import LIMIT_KEYS
 
 NAME, HELP = "check", "grade a solution file"
 
@@ -17,11 +16,7 @@ def add_arguments(parser) -> None:
     add_exercises_option(parser)
     parser.add_argument("--format", default="text", help="text, json, junit, gradescope, or another registered format")
     parser.add_argument("--output", type=Path, metavar="FILE", help="write the report here instead of stdout")
-    parser.add_argument("--timeout", type=float, metavar="S", help="seconds per exercise (default 10)")
-    parser.add_argument("--memory", metavar="SIZE", help="memory limit for student code, e.g. 512M (default 1G)")
-    for key, flag, metavar in (("cpu", "--cpu", "S"), ("processes", "--processes", "N"),
-                               ("file_size", "--file-size", "SIZE"), ("open_files", "--open-files", "N")):
-        parser.add_argument(flag, dest=f"limit_{key}", metavar=metavar, help=f"limit: {LIMIT_KEYS[key]}")
+    add_limit_options(parser)
     parser.add_argument("--seed", type=int, metavar="N", help="change the random cases (same N, same cases)")
     parser.add_argument("--student", metavar="ID",
                         help="the inputs of student ID's variant (exercises with variants: true, as grader batch)")
@@ -31,25 +26,9 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from grader.sandbox.client import Sandbox
-    from grader.sandbox.limits import parse_limit, parse_memory
     if not args.file.is_file():
         raise UsageError(f"no such file: {args.file}")
-    memory = None
-    if args.memory:
-        try:
-            memory = parse_memory(args.memory)
-        except ValueError as exc:
-            raise UsageError(f"--memory: {exc}") from None
-    if args.timeout is not None and args.timeout <= 0:
-        raise UsageError("--timeout must be positive")
-    limits = {}
-    for key in LIMIT_KEYS:
-        value = getattr(args, f"limit_{key}", None)
-        if value is not None:
-            try:
-                limits[key] = parse_limit(key, value)
-            except ValueError as exc:
-                raise UsageError(f"--{key.replace('_', '-')}: {exc}") from None
+    timeout, memory, limits = limit_options(args)
     sandbox = Sandbox()        # boots in parallel with loading; it never sees a reference value
     try:
         plugins = load_plugins()
@@ -60,7 +39,7 @@ def run(args) -> int:
             import dataclasses
             exercises = [dataclasses.replace(e, variants=True) for e in exercises]
         prepared = prepare(exercises, plugins, args.seed, student=args.student)
-        report = grade_submission(args.file, prepared, plugins, sandbox, timeout=args.timeout,
+        report = grade_submission(args.file, prepared, plugins, sandbox, timeout=timeout,
                                   memory=memory, display_name=str(args.file), limits=limits)
     finally:
         sandbox.close(wait=False)    # the command ends now; the fork server cleans up on its own

@@ -15,6 +15,38 @@ def add_exercises_option(parser: argparse.ArgumentParser) -> None:
                         help="exercise directory or file (repeatable; default: the bundled bank)")
 
 
+def add_limit_options(parser: argparse.ArgumentParser) -> None:
+    """The resource limits of student code, shared by `check` and `batch`."""
+    from grader.sandbox.limits import LIMIT_KEYS
+    parser.add_argument("--timeout", type=float, metavar="S", help="seconds per exercise (default 10)")
+    parser.add_argument("--memory", metavar="SIZE", help="memory limit for student code, e.g. 512M (default 1G)")
+    for key, flag, metavar in (("cpu", "--cpu", "S"), ("processes", "--processes", "N"),
+                               ("file_size", "--file-size", "SIZE"), ("open_files", "--open-files", "N")):
+        parser.add_argument(flag, dest=f"limit_{key}", metavar=metavar, help=f"limit: {LIMIT_KEYS[key]}")
+
+
+def limit_options(args) -> tuple[float | None, int | None, dict]:
+    """(timeout, memory, other limits) from the options of `add_limit_options`, validated."""
+    from grader.sandbox.limits import LIMIT_KEYS, parse_limit, parse_memory
+    if args.timeout is not None and args.timeout <= 0:
+        raise UsageError("--timeout must be positive")
+    memory = None
+    if args.memory:
+        try:
+            memory = parse_memory(args.memory)
+        except ValueError as exc:
+            raise UsageError(f"--memory: {exc}") from None
+    limits = {}
+    for key in LIMIT_KEYS:
+        value = getattr(args, f"limit_{key}", None)
+        if value is not None:
+            try:
+                limits[key] = parse_limit(key, value)
+            except ValueError as exc:
+                raise UsageError(f"--{key.replace('_', '-')}: {exc}") from None
+    return args.timeout, memory, limits
+
+
 def load_plugins():
     """The process's plugins with every registry built; a broken plugin is a warning by name."""
     from grader.plugin_manager import get_plugins
