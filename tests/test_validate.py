@@ -142,6 +142,7 @@ def bank_copy(tmp_path: Path, exercise_id: str, **replace: str) -> Path:
         text = text.replace(old, new)
     write(tmp_path, f"exercises/{exercise_id}.yaml", text)
     shutil.copytree(ROOT / "solutions", tmp_path / "solutions", dirs_exist_ok=True)
+    write(tmp_path, "examples/solution.py", (ROOT / "examples" / "solution.py").read_text())
     return tmp_path / "exercises"
 
 
