@@ -15,7 +15,7 @@ from grader.errors import GraderError, did_you_mean
 from grader.exercise import Case, Exercise, exercise_rng, format_value
 from grader.feedback import exercise_feedback
 from grader.results import CheckResult, ExerciseResult, SubmissionReport
-from grader.sandbox.client import CallOutcome, CallSpec, ExerciseRun, Sandbox
+from grader.sandbox.client import CallOutcome, CallSpec, ExerciseRun, RunOutcome, Sandbox
 from grader.transport import encode_input
 
 
@@ -72,18 +72,39 @@ def grade_submission(path: str | Path, prepared: list[Prepared], plugins, sandbo
     if hidden_paths is None:
         hidden_paths = {_folder_of(item.exercise.path) for item in prepared if item.exercise.path}
         hidden_paths.add(_folder_of(str(path)))
-    outcome = sandbox.run(source, str(Path(path).resolve()), runs, import_timeout=import_timeout,
-                          hidden_paths=sorted(str(p) for p in hidden_paths))
+    outcome = _run(sandbox, source, str(Path(path).resolve()), prepared, runs, import_timeout,
+                   sorted(str(p) for p in hidden_paths))
     results = [_settle(item, outcomes, plugins, outcome.functions, outcome.import_problem)
                for item, outcomes in zip(prepared, outcome.outcomes)]
-    output = outcome.output
-    if any(check.hidden for result in results for check in result.checks):
-        # what the code printed while running a hidden case could spell out its inputs
-        output = "".join(check.output for result in results for check in result.checks if not check.hidden)
-    return SubmissionReport(name, results, output=output, output_truncated=outcome.output_dropped,
+    return SubmissionReport(name, results, output=outcome.output, output_truncated=outcome.output_dropped,
                             protections=outcome.protections, inactive_protections=outcome.inactive,
                             seconds=time.perf_counter() - started,
                             functions=outcome.functions)
+
+
+def _run(sandbox: Sandbox, source: str, filename: str, prepared: list[Prepared], runs: list[ExerciseRun],
+         import_timeout: float, hidden_paths: list[str]) -> RunOutcome:
+    """Visible and hidden cases run in separate processes: nothing a hidden case handed to the
+    student's code (its inputs) can reach a process whose output, errors or answers the student
+    sees, whatever the code keeps in globals. What the hidden process printed is not reported."""
+    hidden = [[case.visibility != "visible" for case in item.cases] for item in prepared]
+    if not any(any(flags) for flags in hidden):
+        return sandbox.run(source, filename, runs, import_timeout=import_timeout, hidden_paths=hidden_paths)
+
+    def part(want_hidden: bool) -> RunOutcome:
+        subset = [ExerciseRun([call for call, flag in zip(run.calls, flags) if flag == want_hidden], run.limits)
+                  for run, flags in zip(runs, hidden)]
+        return sandbox.run(source, filename, subset, import_timeout=import_timeout, hidden_paths=hidden_paths)
+
+    seen, unseen = part(False), part(True)
+    merged = []
+    for flags, mine, theirs in zip(hidden, seen.outcomes, unseen.outcomes):
+        visible_iter, hidden_iter = iter(mine), iter(theirs)
+        merged.append([next(hidden_iter) if flag else next(visible_iter) for flag in flags])
+    seen.outcomes = merged
+    seen.functions = seen.functions if seen.functions is not None else unseen.functions
+    seen.import_problem = seen.import_problem or unseen.import_problem
+    return seen
 
 
 @lru_cache(maxsize=4096)

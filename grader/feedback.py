@@ -12,7 +12,7 @@ def describe_check(check: CheckResult, reveal_hidden: bool = False) -> list[str]
     """The lines that explain one failed check (for a hidden case: its verdict, not its values,
     unless the caller controls who sees it, as Gradescope does for a hidden test)."""
     if check.hidden and not reveal_hidden:
-        return [f"{check.case} (hidden case) -- {check.entry}", f"  {check.message}"] + \
+        return [f"{check.case} (hidden case) -- {check.entry}", f"  {check.public_message}"] + \
                [f"  diagnosis: {text}" for text in check.diagnosis]
     lines = [f"{check.case} -- {check.entry}({check.inputs})" if check.inputs else f"{check.case} -- {check.entry}"]
     lines.append(f"  {check.message}")

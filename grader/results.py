@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 STATUSES = ("passed", "failed", "error", "timeout")
+# comparison messages: the grader's words and the answer's shape only, safe to show for any case
+_OWN_WORDING = ("values differ", "wrong shape", "NaN or inf", "did not finish within")
 
 
 def json_safe(value: Any) -> Any:
@@ -50,10 +52,19 @@ class CheckResult:
         """A case the student may not see: its verdict shows, its inputs and values do not."""
         return self.visibility != "visible"
 
+    @property
+    def public_message(self) -> str:
+        """The message a student may see: for a hidden case, only the grader's own wording (an
+        exception's text or a description of the answer could spell out the hidden inputs)."""
+        if not self.hidden or self.message.startswith(_OWN_WORDING):
+            return self.message
+        return {"failed": "wrong answer", "timeout": "time limit exceeded"}.get(
+            self.status, "an error (the details of hidden cases are withheld)")
+
     def to_dict(self) -> dict:
         data = {name: getattr(self, name) for name in _CHECK_FIELDS}
         if self.hidden:
-            data.update(inputs="", worst=[], output="")
+            data.update(inputs="", worst=[], output="", traceback=[], message=self.public_message)
         return json_safe(data)
 
 

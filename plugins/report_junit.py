@@ -27,14 +27,15 @@ def _summary_line(result: ExerciseResult) -> str:
     first = next((check for check in result.checks if check.status != "passed"), None)
     lines = result.feedback.splitlines()
     head = lines[0] if lines else result.status
-    if first is not None and first.message:
-        head += f"; {first.case}: {first.message.splitlines()[0]}"
+    if first is not None and first.public_message:
+        head += f"; {first.case}: {first.public_message.splitlines()[0]}"
     return head
 
 
 def _student_output(result: ExerciseResult) -> str:
+    # what the code printed during a hidden case could spell out its inputs
     parts = [f"--- {check.case} ({check.entry}) ---\n{check.output.rstrip()}\n"
-             for check in result.checks if check.output]
+             for check in result.checks if check.output and not check.hidden]
     return "".join(parts)
 
 
