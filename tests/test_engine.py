@@ -135,3 +135,24 @@ def test_partial_credit_splits_points_over_cases(grade, example_source):
     (result,) = grade(source, "partial-add").exercises
     assert result.status == "failed"
     assert result.score == pytest.approx(4 / 5)
+
+
+def test_each_case_gets_exactly_what_it_printed(grade):
+    # fast calls, each printing: the two pipes (output, results) are read in bursts, yet every
+    # print lands with its own case, and a crash's last words with the case that crashed
+    source = ("import numpy as np, os\n"
+              "def sigmoid_derivative(x):\n"
+              "    print('call', np.round(np.ravel(x)[:2], 3).tolist())\n"
+              "    s = 1 / (1 + np.exp(-np.asarray(x, float)))\n"
+              "    return s * (1 - s)\n"
+              "def matmul_backward_first(X, W):\n"
+              "    print('last words'); import sys; sys.stdout.flush(); os._exit(3)\n")
+    for _ in range(3):
+        report = grade(source, "sigmoid-derivative", "matmul-backward")
+        sigmoid, matmul = report.exercises
+        for check in sigmoid.checks:
+            assert check.output.count("call") == 1, [c.output for c in sigmoid.checks]
+        outputs = [check.output for check in sigmoid.checks]
+        assert len(set(outputs)) == len(outputs)
+        assert matmul.checks[0].output.strip() == "last words"
+        assert all(not check.output for check in matmul.checks[1:])

@@ -355,8 +355,11 @@ class _Attempt:
         self.frames = framing.FrameReader()
         self.current: int | None = None       # exercise being run
         self.call_started = 0.0
-        self.output_mark = 0
         self.output_kept = len(result.output.encode("utf-8", "replace"))
+        self.splitter = framing.OutputSplitter()
+        self.output_by_mark: dict[str, str] = {}   # "import" or a call index -> what it printed
+        self.unmarked = ""                          # printed since the last marker
+        self.last_answered = -1                     # index of the last call that sent a result
 
     def _limits(self) -> Limits:
         chosen = [self.exercises[e].limits for e in self.remaining]
@@ -375,17 +378,45 @@ class _Attempt:
                 return moved > 0
             except OSError:
                 pass
-        chunk = os.read(fd, 1 << 20)
-        if room > 0:
-            self.result.output += chunk[:room].decode("utf-8", "replace")
-            self.output_kept += min(room, len(chunk))
-        self.result.output_dropped += max(0, len(chunk) - max(room, 0))
+        try:
+            chunk = os.read(fd, 1 << 20)
+        except BlockingIOError:     # only when draining: nothing more right now
+            return False
+        for data, label in self.splitter.feed(chunk):
+            room = self.limits.output - self.output_kept
+            kept = data[:max(room, 0)]
+            text = kept.decode("utf-8", "replace")
+            self.result.output += text
+            self.output_kept += len(kept)
+            self.result.output_dropped += len(data) - len(kept)
+            self.unmarked += text
+            if label is not None:
+                self.output_by_mark[label] = self.output_by_mark.get(label, "") + self.unmarked
+                self.unmarked = ""
         return bool(chunk)
 
-    def _output_since_mark(self) -> str:
-        text = self.result.output[self.output_mark:]
-        self.output_mark = len(self.result.output)
-        return text
+    def _drain_output(self, fd: int) -> None:
+        """Whatever the child wrote before it ended, read now (the pipe may hold the last prints);
+        never waits: a descendant that outlived the child may hold the pipe open."""
+        os.set_blocking(fd, False)
+        try:
+            while self._read_output(fd):
+                pass
+        except OSError:
+            pass
+
+    def _attribute_output(self) -> None:
+        """Each call gets what it printed: the text before its marker, and the call that was running
+        when the child died or was killed gets what came after the last marker."""
+        for label, text in self.output_by_mark.items():
+            if label.isdigit() and int(label) < len(self.index):
+                e, c = self.index[int(label)]
+                self.result.outcomes[e][c].output += text
+        if self.result.import_problem is not None and not self.result.import_problem.output:
+            self.result.import_problem.output = self.output_by_mark.get("import", "") + self.unmarked
+        elif self.unmarked and self.last_answered + 1 < len(self.index):
+            e, c = self.index[self.last_answered + 1]
+            self.result.outcomes[e][c].output += self.unmarked
 
     def run(self) -> list[int]:
         pid, result_r, output_r, not_hidden = self.sandbox._start(self.job)
@@ -441,10 +472,12 @@ class _Attempt:
                     return self._abandon(phase, "timeout", None)
         finally:
             selector.close()
-            os.close(result_r)
-            os.close(output_r)
             if not exited:
                 self.sandbox._kill(pid)
+            self._drain_output(output_r)
+            self._attribute_output()
+            os.close(result_r)
+            os.close(output_r)
 
     def _poll_exit(self, pid: int) -> tuple[bool, int | None]:
         self.sandbox._receive(0)
@@ -471,8 +504,7 @@ class _Attempt:
             return "sandbox_error"
         elif kind == "import_error":
             self.result.functions = []
-            self.result.import_problem = CallOutcome("error", error=_clean_error(frame, self.limits),
-                                                     output=self._output_since_mark())
+            self.result.import_problem = CallOutcome("error", error=_clean_error(frame, self.limits))
             self._fill_remaining(self.result.import_problem)
             return "import_failed"
         elif kind == "imported":
@@ -484,7 +516,6 @@ class _Attempt:
             self._exercise_changed = e != self.current
             self.current = e
             self.call_started = time.monotonic()
-            self._output_since_mark()
             return "started"
         elif kind in ("result", "error"):
             e, c = self._position(frame)
@@ -498,8 +529,9 @@ class _Attempt:
                     outcome = CallOutcome("error", error={"type": "TransportError", "message": str(exc)})
             else:
                 outcome = CallOutcome("error", error=_clean_error(frame, self.limits))
-            outcome.output, outcome.seconds = self._output_since_mark(), seconds
+            outcome.seconds = seconds               # its output is attributed at the end (markers)
             self.result.outcomes[e][c] = outcome
+            self.last_answered = frame["i"]
             self.call_started = time.monotonic()     # the next call of this exercise starts now
         elif kind == "done":
             return "done"
@@ -523,8 +555,7 @@ class _Attempt:
             message = (f"importing the file did not finish within {self.import_timeout:g} s"
                        if status == "timeout" else f"importing the file failed: {reason}")
             self.result.functions = self.result.functions or []
-            self.result.import_problem = CallOutcome(status, error={"type": status, "message": message},
-                                                     output=self._output_since_mark())
+            self.result.import_problem = CallOutcome(status, error={"type": status, "message": message})
             self._fill_remaining(self.result.import_problem)
             return []
         e = self.current
@@ -532,12 +563,9 @@ class _Attempt:
             e = self.remaining[0]
         wall = self.exercises[e].limits.wall
         message = f"did not finish within {wall:g} s (time limit)" if status == "timeout" else reason
-        output = self._output_since_mark()
         for c, existing in enumerate(self.result.outcomes[e]):
             if existing.status == "not_run":
-                self.result.outcomes[e][c] = CallOutcome(status, error={"type": status, "message": message},
-                                                         output=output)
-                output = ""
+                self.result.outcomes[e][c] = CallOutcome(status, error={"type": status, "message": message})
         position = self.remaining.index(e)
         return self.remaining[position + 1:]
 

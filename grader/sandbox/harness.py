@@ -15,7 +15,7 @@ import types
 
 import numpy as np
 
-from grader import transport
+from grader import framing, transport
 from grader.sandbox import hardening
 
 _write_frame = transport.write_frame
@@ -33,6 +33,7 @@ _isinstance, _str, _type, _list, _enumerate, _len, _compile, _exec = (
     isinstance, str, type, list, enumerate, len, compile, exec)
 _SyntaxError, _MemoryError, _ModuleType, _dict = SyntaxError, MemoryError, types.ModuleType, dict
 _basename = os.path.basename
+_write, _output_mark = os.write, framing.output_mark
 _builtins_dict = builtins.__dict__
 
 MODULE_NAME = "solution"
@@ -115,11 +116,11 @@ def _grade(job: dict, result_fd: int, functions) -> None:
         _exec(code, module.__dict__)
     except _BaseException as exc:
         _swap_builtins(clean)
-        _flush()
+        _mark("import")
         _write_frame(result_fd, {"t": "import_error", **_describe(exc, filename)})
         return
     student = _swap_builtins(clean)
-    _flush()
+    _mark("import")
     namespace = module.__dict__
     defined = _sorted(name for name in _list(namespace) if _isinstance(name, _str) and not name.startswith("_")
                       and _callable(namespace[name]) and not _isinstance(namespace[name], _ModuleType))
@@ -138,12 +139,21 @@ def _grade(job: dict, result_fd: int, functions) -> None:
             finally:
                 student = _swap_builtins(clean)
             encoded = _encode(value)
-            _flush()
+            _mark(_str(index))
             _write_frame(result_fd, {"t": "result", "i": index, "value": encoded})
         except _BaseException as exc:
-            _flush()
+            _mark(_str(index))
             _write_frame(result_fd, {"t": "error", "i": index, **_describe(exc, filename)})
     _write_frame(result_fd, {"t": "done"})
+
+
+def _mark(label: str) -> None:
+    """Tell the grader where this call's output ends (see grader.framing.OutputSplitter)."""
+    _flush()
+    try:
+        _write(1, _output_mark(label))
+    except _BaseException:      # the student closed or replaced stdout: their output, their loss
+        pass
 
 
 def _flush() -> None:
