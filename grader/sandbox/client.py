@@ -360,6 +360,7 @@ class _Attempt:
         self.output_by_mark: dict[str, str] = {}   # "import" or a call index -> what it printed
         self.unmarked = ""                          # printed since the last marker
         self.last_answered = -1                     # index of the last call that sent a result
+        self.polled_once = False                    # the inbox may hold news from before the run
 
     def _limits(self) -> Limits:
         chosen = [self.exercises[e].limits for e in self.remaining]
@@ -424,6 +425,8 @@ class _Attempt:
         selector = selectors.DefaultSelector()
         selector.register(output_r, selectors.EVENT_READ, "output")
         selector.register(result_r, selectors.EVENT_READ, "result")
+        # the fork server's news (the child exited) wakes us too: no polling between frames
+        selector.register(self.sandbox.control, selectors.EVENT_READ, "control")
         deadline = time.monotonic() + self.import_timeout
         phase = "import"
         exit_status: int | None = None
@@ -433,6 +436,8 @@ class _Attempt:
                 timeout = max(0.0, deadline - time.monotonic()) if deadline else None
                 wait = 0.05 if timeout is None else min(timeout, 0.05)
                 events = selector.select(wait)
+                news = any(key.data == "control" for key, _ in events)
+                events = [(key, mask) for key, mask in events if key.data != "control"]
                 # output first, so prints land before the result that followed them
                 for key, _ in sorted(events, key=lambda kv: kv[0].data != "output"):
                     if key.data == "output":
@@ -460,9 +465,12 @@ class _Attempt:
                             return []
                         elif outcome == "sandbox_error":
                             return []
-                if not exited:
-                    exited, exit_status = self._poll_exit(pid)
-                if not exited and not selector.get_map() and self.sandbox.process.poll() is not None:
+                if not exited and (news or not self.polled_once):
+                    exited, exit_status = self._poll_exit(pid, receive=news)
+                    if news and not exited and self.sandbox.process.poll() is not None:
+                        selector.unregister(self.sandbox.control)   # gone: its socket stays readable
+                pipes_open = any(key.data != "control" for key in selector.get_map().values())
+                if not exited and not pipes_open and self.sandbox.process.poll() is not None:
                     exited = True   # the fork server is gone; its child died with it (PDEATHSIG)
                     return self._abandon(phase, "crashed", "the sandbox's fork server was killed")
                 if exited and not events:
@@ -479,8 +487,11 @@ class _Attempt:
             os.close(result_r)
             os.close(output_r)
 
-    def _poll_exit(self, pid: int) -> tuple[bool, int | None]:
-        self.sandbox._receive(0)
+    def _poll_exit(self, pid: int, receive: bool = True) -> tuple[bool, int | None]:
+        """Has the fork server said the child exited? (`receive`: read its socket first.)"""
+        self.polled_once = True
+        if receive:
+            self.sandbox._receive(0)
         for message in list(self.sandbox.inbox):
             if message.get("op") == "exited":
                 self.sandbox.inbox.remove(message)
