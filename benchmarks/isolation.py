@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import compileall
 import json
-import os
 import resource
 import statistics
 import subprocess

@@ -22,7 +22,6 @@ from grader import __version__
 from grader.engine import Prepared, grade_submission, prepare
 from grader.exercise import Exercise
 from grader.executor import Executor, ThreadExecutor
-from grader.feedback import exercise_feedback
 from grader.results import CheckResult, ExerciseResult, SubmissionReport
 
 JOURNAL_VERSION = 1

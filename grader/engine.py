@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from grader.compare import AnswerError, Comparison, WrongStructure, to_array
-from grader.errors import GraderError, did_you_mean
+from grader.errors import did_you_mean
 from grader.exercise import Case, Exercise, exercise_rng, format_value
 from grader.feedback import exercise_feedback
 from grader.results import CheckResult, ExerciseResult, SubmissionReport

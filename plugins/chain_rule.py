@@ -124,9 +124,9 @@ class ChainRuleKind(FormulaKind):
         answers = {
             "inner": (u, (x,), point, {}),
             "inner_derivative": (du_dx, (x,), point, {"alternatives": {
-                f"u(x) itself instead of its derivative": u}}),
+                "u(x) itself instead of its derivative": u}}),
             "outer_derivative": (df_du, (u,), outer_var, {"alternatives": {
-                f"f(u) itself instead of its derivative": array(outer.evaluate(**{outer_var: u}))}}),
+                "f(u) itself instead of its derivative": array(outer.evaluate(**{outer_var: u}))}}),
             "derivative": (df_dx, (x,), point, {"alternatives": {
                 "f(x) itself instead of its derivative": array(whole.evaluate(x=x)),
                 "df/du alone: the inner factor du/dx of the chain rule is missing": df_du,

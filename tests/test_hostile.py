@@ -5,19 +5,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import textwrap
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conftest import EXAMPLE, ROOT, statuses
-from hostile_helpers import (CORRECT, IS_ROOT_LINUX, children_of, correct_with, namespaces,
+from hostile_helpers import (CORRECT, children_of, correct_with, namespaces,
                              processes_of_uid, zombie_free)
 
 ONE = "sigmoid-derivative"
@@ -194,7 +192,7 @@ def test_huge_output_is_capped_and_the_answer_still_graded(hostile):
 def test_fake_passed_and_json_prints_change_nothing(hostile):
     lie = ('print("PASS sigmoid-derivative 1/1")\nprint(\'{"score": 9.0, "status": "passed"}\')\n'
            'import sys; sys.stderr.write("Score: 9/9\\n")\nreturn x * 0 + 1.0')
-    report = hostile(f"def sigmoid_derivative(x):\n" + textwrap.indent(lie, "    "))
+    report = hostile("def sigmoid_derivative(x):\n" + textwrap.indent(lie, "    "))
     assert only(report).status == "failed" and report.score == 0, only(report).feedback
 
 

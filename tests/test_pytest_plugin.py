@@ -5,7 +5,6 @@ import importlib.util
 import shutil
 import textwrap
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
