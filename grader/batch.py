@@ -2,30 +2,22 @@
 so a rerun resumes, and write the gradebook, the JSON reports and the summary."""
 from __future__ import annotations
 
-import csv
 import dataclasses
-import hashlib
-import io
 import json
-import os
 import signal
-import statistics
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TextIO
 
-from grader import __version__
 from grader.engine import Prepared, grade_submission, prepare
 from grader.exercise import Exercise
 from grader.executor import Executor, ThreadExecutor
+from grader.gradebook import gradebook_csv, summarize
+from grader.journal import JOURNAL_VERSION, Journal, config_hash, student_key, write_atomic
 from grader.results import CheckResult, ExerciseResult, SubmissionReport
-
-JOURNAL_VERSION = 1
-
 
 # ---- finding the students ------------------------------------------------------------------------
 
@@ -70,117 +62,6 @@ def _folder_student(folder: Path, filename: str | None) -> Student:
         return Student(folder.name, None, folder.name + "/", f"{folder.name}/ holds no .py file")
     return Student(folder.name, None, folder.name + "/",
                    f"{folder.name}/ holds several .py files ({listing}); choose one with --filename")
-
-
-# ---- what makes a result reusable ----------------------------------------------------------------
-
-def _sha256(*parts: bytes) -> str:
-    digest = hashlib.sha256()
-    for part in parts:
-        digest.update(len(part).to_bytes(8, "big"))
-        digest.update(part)
-    return digest.hexdigest()
-
-
-def config_hash(exercises: list[Exercise], *, seed: int | None, timeout: float | None,
-                memory: int | None, variants: bool = False, limits: dict | None = None) -> str:
-    """Everything besides the submission that decides a grade: the exercise files and the options."""
-    described = []
-    for exercise in exercises:
-        try:
-            definition = _sha256(Path(exercise.path).read_bytes())
-        except OSError:
-            definition = _sha256(repr(exercise).encode())
-        described.append([exercise.id, definition, exercise.variants or variants])
-    options = {"grader": __version__, "seed": seed, "timeout": timeout, "memory": memory,
-               "exercises": described, **({"limits": limits} if limits else {})}
-    return _sha256(json.dumps(options, sort_keys=True).encode())
-
-
-def student_key(student: Student, source: bytes, config: str) -> str:
-    return _sha256(config.encode(), student.name.encode(), student.label.encode(), source)
-
-
-# ---- the journal ---------------------------------------------------------------------------------
-
-class Journal:
-    """JSON lines, one per graded student, appended as each finishes.
-
-    Every line is flushed at once (it survives Ctrl-C and a killed process); fsync runs at most
-    every `sync_every` seconds and on close, so a power cut loses at most that much work. A torn
-    last line (killed mid-write) is ignored when reading."""
-
-    def __init__(self, path: Path, sync_every: float = 1.0) -> None:
-        self.path = path
-        self.sync_every = sync_every
-        self._file: TextIO | None = None
-        self._last_sync = 0.0
-
-    def load(self) -> dict[str, dict]:
-        """The latest record per student (older lines of the same student lose)."""
-        records: dict[str, dict] = {}
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return records
-        except (OSError, UnicodeDecodeError):
-            return records          # unreadable: grade everyone again rather than trust it
-        for line in text.splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if (isinstance(record, dict) and record.get("journal") == JOURNAL_VERSION
-                    and isinstance(record.get("student"), str) and isinstance(record.get("grades"), dict)):
-                records[record["student"]] = record
-        return records
-
-    def append(self, record: dict) -> None:
-        if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "a", encoding="utf-8")
-            if self._file.tell() and not self.path.read_bytes().endswith(b"\n"):
-                self._file.write("\n")    # end a torn line so the next record stands alone
-        self._file.write(json.dumps(record, allow_nan=False, default=str) + "\n")
-        self._file.flush()
-        if time.monotonic() - self._last_sync >= self.sync_every:
-            os.fsync(self._file.fileno())
-            self._last_sync = time.monotonic()
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
-            self._file = None
-
-    def rewrite(self, records: list[dict]) -> None:
-        """Keep only the current records (drops stale lines from older runs), atomically."""
-        self.close()
-        write_atomic(self.path, "".join(json.dumps(r, allow_nan=False, default=str) + "\n" for r in records))
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file next to `path`, fsync, then rename: never a half-written file."""
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        # mkstemp makes the file private; a gradebook gets the mode any new file would get
-        os.fchmod(handle, 0o666 & ~_umask())
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 # ---- sandboxes, one per worker -------------------------------------------------------------------
@@ -516,80 +397,3 @@ def run_batch(options: BatchOptions, plugins, *, progress_stream: TextIO = sys.s
         reports = {g.student.name: g.report or report_from_dict(g.record["report"]) for g in ordered}
         write_atomic(options.html_path, render_class_report(reports, options.title or options.directory.name))
     return result
-
-
-# ---- outputs -------------------------------------------------------------------------------------
-
-def format_points(value: float) -> str:
-    """Points as the shortest exact-enough text: 9 -> '9', 2/3 -> '0.666667'."""
-    text = f"{value:.6f}".rstrip("0").rstrip(".")
-    return "0" if text in ("", "-0") else text
-
-
-def _exercise_scores(record: dict) -> dict[str, dict]:
-    return {e["id"]: e for e in record["grades"].get("exercises", [])}
-
-
-def gradebook_csv(result: BatchResult) -> str:
-    """student, score, max_score, then the points of every exercise; one row per student."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["student", "score", "max_score", *result.exercise_ids])
-    for graded in result.graded:
-        by_id = _exercise_scores(graded.record)
-        points = [by_id[i]["score"] if i in by_id else 0.0 for i in result.exercise_ids]
-        writer.writerow([graded.student.name, format_points(sum(points)), format_points(result.max_score),
-                         *(format_points(p) for p in points)])
-    return buffer.getvalue()
-
-
-def summarize(result: BatchResult, slowest: int = 5) -> dict:
-    """Mean and median score, pass rate per exercise, students in trouble, the slowest runs."""
-    scores = [g.record["grades"].get("score", 0.0) for g in result.graded]
-    passes = {i: 0 for i in result.exercise_ids}
-    trouble = []
-    for graded in result.graded:
-        by_id = _exercise_scores(graded.record)
-        for exercise_id in result.exercise_ids:
-            if by_id.get(exercise_id, {}).get("status") == "passed":
-                passes[exercise_id] += 1
-        bad = {i: e["status"] for i, e in by_id.items() if e["status"] in ("error", "timeout")}
-        if bad:
-            trouble.append({"student": graded.student.name, "exercises": bad,
-                            "reason": next((e["reason"] for e in by_id.values() if e.get("reason")), "")})
-    timed = sorted(((g.record["grades"].get("seconds", 0.0), g.student.name) for g in result.graded
-                    if g.journaled), reverse=True)[:slowest]
-    count = len(scores)
-    return {"students": count, "max_score": result.max_score,
-            "mean": round(statistics.fmean(scores), 6) if scores else 0.0,
-            "median": round(statistics.median(scores), 6) if scores else 0.0,
-            "pass_rate": {i: round(passes[i] / count, 6) if count else 0.0 for i in result.exercise_ids},
-            "errors_or_timeouts": trouble,
-            "slowest": [{"student": name, "seconds": round(seconds, 3)} for seconds, name in timed]}
-
-
-def summary_text(result: BatchResult) -> str:
-    summary = result.summary
-    count, top = summary["students"], format_points(summary["max_score"])
-    unusable = sum(g.student.path is None for g in result.graded)
-    fresh = count - result.resumed - unusable
-    lines = [f"graded {count} students ({fresh} now, {result.resumed} from the journal"
-             + (f", {unusable} without a usable solution file" if unusable else "")
-             + f") in {result.seconds:.1f} s ({fresh / max(result.seconds, 1e-9):.1f} students/s)",
-             f"score: mean {format_points(summary['mean'])} / {top}, median {format_points(summary['median'])} / {top}",
-             "pass rate per exercise:"]
-    width = max((len(i) for i in summary["pass_rate"]), default=0)
-    for exercise_id, rate in summary["pass_rate"].items():
-        lines.append(f"  {exercise_id:<{width}}  {rate * 100:5.1f}%  ({round(rate * count)}/{count})")
-    trouble = summary["errors_or_timeouts"]
-    lines.append(f"timed out or crashed: {len(trouble) or 'none'}")
-    for item in trouble:
-        kinds = set(item["exercises"].values())
-        if len(item["exercises"]) == len(result.exercise_ids) > 1 and len(kinds) == 1:
-            statuses = f"all {len(result.exercise_ids)} exercises {kinds.pop()}"
-        else:
-            statuses = ", ".join(f"{i} {s}" for i, s in item["exercises"].items())
-        lines.append(f"  {item['student']}: {statuses}" + (f" ({item['reason']})" if item["reason"] else ""))
-    if summary["slowest"]:
-        lines.append("slowest: " + ", ".join(f"{s['student']} {s['seconds']:.2f} s" for s in summary["slowest"]))
-    return "\n".join(lines) + "\n"

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from conftest import EXAMPLE, run_cli
-from grader.batch import (BatchOptions, Journal, discover_students, format_points, run_batch)
+from grader.batch import BatchOptions, discover_students, run_batch
+from grader.gradebook import format_points
+from grader.journal import Journal
 from grader.executor import ThreadExecutor
 
 BANK_IDS = ["chain-deriv-2", "chain-deriv-3", "chain-rule-expansion", "matmul-backward",
@@ -348,7 +350,8 @@ class _BrokenSandbox:
 
 
 def test_a_sandbox_failure_is_reported_and_never_journaled(plugins, tmp_path):
-    from grader.batch import SandboxPool, summarize
+    from grader.batch import SandboxPool
+    from grader.gradebook import summarize
     from grader.loader import load_exercises
     (tmp_path / "class").mkdir()
     (tmp_path / "class" / "ana.py").write_text(SOLUTION)

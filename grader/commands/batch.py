@@ -32,7 +32,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from grader.batch import BatchOptions, SandboxPool, run_batch, summary_text
+    from grader.batch import BatchOptions, SandboxPool, run_batch
+    from grader.gradebook import summary_text
     if not args.directory.is_dir():
         raise UsageError(f"no such directory: {args.directory}")
     if args.jobs < 1:
