@@ -32,17 +32,24 @@ def sandbox():
         yield box
 
 
-@pytest.fixture
-def grade(tmp_path, plugins, bank, sandbox):
-    """grade(source, *ids, **options) -> SubmissionReport; the whole bank when no id is given."""
+def grader_for(tmp_path, plugins, bank, sandbox, default_ids=(), **defaults):
+    """A function grade(source, *ids, **options) -> SubmissionReport on this sandbox; without ids,
+    `default_ids`, or the whole bank."""
     from grader.engine import grade_submission
 
     def run(source: str, *ids: str, name: str = "solution.py", **options):
         path = tmp_path / name
         path.write_text(textwrap.dedent(source))
-        prepared = [bank[i] for i in ids] if ids else list(bank.values())
-        return grade_submission(path, prepared, plugins, sandbox, **options)
+        chosen = ids or default_ids
+        prepared = [bank[i] for i in chosen] if chosen else list(bank.values())
+        return grade_submission(path, prepared, plugins, sandbox, **{**defaults, **options})
     return run
+
+
+@pytest.fixture
+def grade(tmp_path, plugins, bank, sandbox):
+    """grade(source, *ids, **options) -> SubmissionReport; the whole bank when no id is given."""
+    return grader_for(tmp_path, plugins, bank, sandbox)
 
 
 def statuses(report) -> dict[str, str]:

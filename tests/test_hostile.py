@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import EXAMPLE, ROOT, statuses
+from conftest import EXAMPLE, ROOT, grader_for, statuses
 from hostile_helpers import (CORRECT, children_of, correct_with, namespaces,
                              processes_of_uid, zombie_free)
 
@@ -33,14 +33,7 @@ def box():
 @pytest.fixture
 def hostile(tmp_path, plugins, bank, box):
     """hostile(source, *ids, **options) -> report, graded in this module's own sandbox."""
-    from grader.engine import grade_submission
-
-    def run(source: str, *ids: str, **options):
-        path = tmp_path / "solution.py"
-        path.write_text(textwrap.dedent(source))
-        options.setdefault("timeout", 2.0)
-        return grade_submission(path, [bank[i] for i in (ids or (ONE,))], plugins, box, **options)
-    return run
+    return grader_for(tmp_path, plugins, bank, box, default_ids=(ONE,), timeout=2.0)
 
 
 @pytest.fixture(autouse=True)
