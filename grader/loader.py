@@ -40,8 +40,15 @@ _ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
 
 def bundled_exercises_dir() -> Path:
-    """The bank that ships with the package (package data `grader.bank`)."""
-    return Path(str(resources.files("grader.bank")))
+    """The bank that ships with the package (package data `grader.bank`); when `grader` is imported
+    from a source checkout (`python -m grader` in the repository), the checkout's `exercises/`."""
+    try:
+        return Path(str(resources.files("grader.bank")))
+    except ModuleNotFoundError:
+        checkout = Path(__file__).resolve().parent.parent / "exercises"
+        if checkout.is_dir():
+            return checkout
+        raise DefinitionError("the bundled exercises are missing: reinstall the package") from None
 
 
 def _error(path: str, data: LineDict | None, field: str, message: str) -> DefinitionError:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -129,3 +130,14 @@ def test_a_directory_without_exercises_is_an_error(tmp_path, plugins):
     with pytest.raises(DefinitionError) as info:
         load_exercises([tmp_path], plugins)
     assert "no exercise files" in str(info.value) and str(tmp_path) in str(info.value)
+
+
+def test_the_bank_is_found_from_a_source_checkout_too(monkeypatch):
+    # `python -m grader` in a clone imports grader from the checkout, where grader.bank (package
+    # data mapped from exercises/) does not exist as a module
+    from grader import loader
+
+    def missing(name):
+        raise ModuleNotFoundError(name)
+    monkeypatch.setattr(loader.resources, "files", missing)
+    assert loader.bundled_exercises_dir() == Path(loader.__file__).resolve().parent.parent / "exercises"
