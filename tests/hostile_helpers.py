@@ -15,6 +15,23 @@ def sigmoid_derivative(x):
     return s * (1 - s)
 """
 
+# a daemon: a grandchild in its own session, sleeping long after the call returned
+DAEMON = """
+import os, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        time.sleep(60)
+    os._exit(0)
+"""
+
+# finds the fork server (the student's parent) and the grader (the fork server's parent)
+FIND_SERVER_AND_GRADER = """
+server = os.getppid()
+with open(f"/proc/{server}/stat") as stat:
+    grader = int(stat.read().rsplit(")", 1)[1].split()[1])
+"""
+
 IS_ROOT_LINUX = sys.platform.startswith("linux") and hasattr(os, "geteuid") and os.geteuid() == 0
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from conftest import EXAMPLE, ROOT, grader_for, statuses
-from hostile_helpers import (CORRECT, children_of, correct_with, namespaces,
+from hostile_helpers import (CORRECT, DAEMON, FIND_SERVER_AND_GRADER, children_of, correct_with, namespaces,
                              processes_of_uid, zombie_free)
 
 ONE = "sigmoid-derivative"
@@ -137,15 +137,7 @@ def test_a_fork_bomb_is_bounded_and_leaves_nothing_behind(hostile):
 
 
 def test_orphaned_daemons_that_called_setsid_do_not_survive(hostile, box):
-    inside = """
-    import os, time
-    if os.fork() == 0:
-        os.setsid()
-        if os.fork() == 0:
-            time.sleep(60)
-        os._exit(0)
-    """
-    assert only(hostile(correct_with(inside=inside))).status == "passed"
+    assert only(hostile(correct_with(inside=DAEMON))).status == "passed"
     # the autouse check asserts no process of the sandbox survived
 
 
@@ -280,11 +272,7 @@ def test_scanning_gc_and_frames_finds_no_reference_values(box, bank):
 
 @namespaces
 def test_reading_the_grader_and_fork_server_memory_fails(hostile):
-    inside = """
-    import os
-    server = os.getppid()
-    with open(f"/proc/{server}/stat") as stat:
-        grader = int(stat.read().rsplit(")", 1)[1].split()[1])
+    inside = "import os\n" + FIND_SERVER_AND_GRADER + textwrap.dedent("""
     for pid in (server, grader):
         for name in ("mem", "environ", "maps"):
             try:
@@ -293,7 +281,7 @@ def test_reading_the_grader_and_fork_server_memory_fails(hostile):
                 print("READ", pid, name)
             except OSError:
                 pass
-    """
+    """)
     result = only(hostile(correct_with(inside=inside)))
     assert result.status == "passed" and "READ" not in result.checks[0].output, result.checks[0].output
 
@@ -476,18 +464,14 @@ def test_the_grader_and_exercise_files_stay_intact(tmp_path, plugins, box):
 
 @namespaces
 def test_killing_the_fork_server_and_the_grader_is_refused(hostile):
-    inside = """
-    import os, signal
-    server = os.getppid()
-    with open(f"/proc/{server}/stat") as stat:
-        grader = int(stat.read().rsplit(")", 1)[1].split()[1])
+    inside = "import os, signal\n" + FIND_SERVER_AND_GRADER + textwrap.dedent("""
     for pid in (server, grader):
         try:
             os.kill(pid, signal.SIGKILL)
             print("KILLED", pid)
         except OSError:
             pass
-    """
+    """)
     result = only(hostile(correct_with(inside=inside)))
     assert result.status == "passed" and "KILLED" not in result.checks[0].output
 

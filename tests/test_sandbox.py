@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
-import textwrap
 
 import numpy as np
 import pytest
 
-from conftest import statuses
-from hostile_helpers import CORRECT, IS_ROOT_LINUX, correct_with, namespaces, processes_of_uid, zombie_free
+from conftest import grader_for, statuses
+from hostile_helpers import CORRECT, DAEMON, IS_ROOT_LINUX, correct_with, namespaces, processes_of_uid, zombie_free
 
 from grader import transport
 from grader.sandbox.client import Sandbox, SandboxError
@@ -18,14 +17,6 @@ from grader.sandbox.hardening import OPTIONAL
 from grader.sandbox.limits import parse_limits
 
 ONE = "sigmoid-derivative"
-DAEMON = """
-import os, time
-if os.fork() == 0:
-    os.setsid()
-    if os.fork() == 0:
-        time.sleep(60)
-    os._exit(0)
-"""
 # submission -> verdict that must hold with every protection on or off
 VERDICTS = {
     "correct": (CORRECT, "passed"),
@@ -39,10 +30,7 @@ VERDICTS = {
 
 
 def grade_in(box, tmp_path, plugins, bank, source: str):
-    from grader.engine import grade_submission
-    path = tmp_path / "solution.py"
-    path.write_text(textwrap.dedent(source))
-    return grade_submission(path, [bank[ONE]], plugins, box, timeout=1.0)
+    return grader_for(tmp_path, plugins, bank, box, default_ids=(ONE,), timeout=1.0)(source)
 
 
 @pytest.mark.slow
