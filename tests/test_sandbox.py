@@ -118,17 +118,57 @@ def test_the_fork_server_is_a_fresh_interpreter_not_a_fork_of_the_grader(sandbox
 
 
 def test_the_child_is_never_sent_a_reference_value(sandbox, bank, monkeypatch):
+    from grader import framing
     from grader.engine import _exercise_run
     sent: list[bytes] = []
-    original = transport.pack
-    monkeypatch.setattr(transport, "pack", lambda message: sent.append(original(message)) or sent[-1])
+    original = framing.pack
+    monkeypatch.setattr(framing, "pack", lambda message: sent.append(original(message)) or sent[-1])
     item = bank[ONE]
     outcome = sandbox.run(CORRECT, "/nonexistent/solution.py", [_exercise_run(item, None, None)])
     assert [o.status for o in outcome.outcomes[0]] == ["ok"] * len(item.cases)
     wire = b"".join(sent)
+    assert all(data in wire for data in _array_inputs(item))               # the inputs are sent
     for case in item.cases:
         encoded = transport.encode(np.asarray(case.expected, dtype=float))
-        assert encoded["data"].encode() not in wire
+        assert encoded["data"].encode() not in wire                         # the references never
+
+
+def _array_inputs(item) -> list[bytes]:
+    """The wire form of a prepared exercise's array inputs (at least one)."""
+    found = [transport.encode(arg)["data"].encode() for case in item.cases for arg in case.args
+             if isinstance(arg, np.ndarray) and arg.size > 2]
+    assert found
+    return found
+
+
+def _writable_memory(pid: int) -> bytes:
+    """The heap and the anonymous writable mappings of a process (as root: it is not dumpable)."""
+    found = []
+    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as memory:
+        for line in maps:
+            fields = line.split()
+            if "w" not in fields[1] or (len(fields) > 5 and fields[5] != "[heap]"):
+                continue
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            try:
+                memory.seek(start)
+                found.append(memory.read(end - start))
+            except OSError:
+                pass
+    return b"".join(found)
+
+
+@pytest.mark.skipif(not IS_ROOT_LINUX, reason="reading the fork server's memory needs root")
+def test_the_fork_server_never_holds_a_submission_or_its_inputs(sandbox, tmp_path, plugins, bank):
+    # every later child starts as a copy of the fork server's memory: what it once decoded
+    # (another student's code, a hidden case's inputs) would be readable there by ctypes
+    secret = "zq_" + os.urandom(6).hex()
+    report = grade_in(sandbox, tmp_path, plugins, bank, CORRECT + f"\nSECRET = {secret!r}\n")
+    assert statuses(report) == {ONE: "passed"}
+    memory = _writable_memory(sandbox.process.pid)
+    assert len(memory) > 1 << 20
+    assert secret.encode() not in memory
+    assert not any(data in memory for data in _array_inputs(bank[ONE]))
 
 
 def test_exceptions_travel_as_text_and_pickles_are_never_loaded():

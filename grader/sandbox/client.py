@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Iterable
 
@@ -245,17 +246,23 @@ class Sandbox:
         active.append("output cap")
         result.protections, result.inactive = active, {k: v for k, v in inactive.items() if k not in active}
 
-    def _start(self, job: dict) -> tuple[int, int, int, dict]:
+    def _start(self, job: dict, payload: dict) -> tuple[int, int, int, dict]:
+        """Ask the fork server for a child. The submission and its inputs (`payload`) travel in an
+        anonymous file that only the child reads: the fork server, whose memory every later child
+        inherits, never holds one student's code or a hidden case's inputs."""
+        payload_fd = _anonymous_file(framing.pack(payload))
         result_r, result_w = os.pipe()
         output_r, output_w = os.pipe()
         _widen_pipe(output_w)
+        _widen_pipe(result_w)      # results may wait in the pipe while the grader gathers them
         message = framing.pack({"op": "run", "job": job})
         try:
-            socket.send_fds(self.control, [message[:1]], [result_w, output_w])
+            socket.send_fds(self.control, [message[:1]], [result_w, output_w, payload_fd])
             self.control.sendall(message[1:])
         finally:
             os.close(result_w)
             os.close(output_w)
+            os.close(payload_fd)
         started = self._wait_for("started")
         return started["pid"], result_r, output_r, started.get("not_hidden") or {}
 
@@ -266,8 +273,24 @@ class Sandbox:
             pass
 
 
+def _anonymous_file(data: bytes) -> int:
+    """A file with `data` and no name (memfd on Linux, an unlinked temporary file elsewhere),
+    positioned at its start."""
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("grader-payload", os.MFD_CLOEXEC)
+    else:
+        handle = tempfile.TemporaryFile()
+        fd = os.dup(handle.fileno())
+        handle.close()
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
 def _widen_pipe(fd: int) -> None:
-    """A 1 MiB pipe: fewer wake-ups when a submission prints a lot."""
+    """A 1 MiB pipe: the child does not wait for the grader to read (prints, large answers)."""
     try:
         import fcntl
         fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)

@@ -2,8 +2,8 @@
 
 Every step either makes a protection active (its name goes in the report) or is skipped with the
 reason (it goes in the report's `inactive`): a step the OS does not allow is never fatal.
-Steps that are the same for every child (network and mount namespaces, subreaper, not dumpable)
-run once in the fork server, so a child inherits them for free.
+Steps that are the same for every child (namespaces, subreaper, not dumpable, no new privileges,
+the environment) run once in the fork server, so a child inherits them for free.
 """
 from __future__ import annotations
 
@@ -64,6 +64,10 @@ def isolate_fork_server(disable: set[str]) -> Report:
     report.step(OPTIONAL["reaper"], reaper.become_subreaper, "reaper" in disable)
     report.step(OPTIONAL["network"], lambda: linux.unshare(linux.CLONE_NEWNET), "network" in disable)
     report.step(OPTIONAL["mount"], _private_mounts, "mount" in disable)
+    # inherited by every child and irreversible; nothing here gains privileges by execve either
+    report.step(OPTIONAL["no_new_privs"], lambda: linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1),
+                "no_new_privs" in disable)
+    scrub_environment()
     return report
 
 
@@ -114,12 +118,22 @@ def _limit_steps(limits: Limits, cpu_seconds: float) -> list[tuple[str, int | No
     ]
 
 
-def scrub_environment() -> None:
-    """Nothing inherited reaches student code: CI tokens live in the environment."""
-    for key in list(os.environ):
-        os.environ.pop(key, None)
-    os.environ.update({"PATH": "/usr/bin:/bin", "HOME": os.getcwd(), "LANG": "C.UTF-8",
-                       "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})
+CHILD_ENVIRONMENT = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1",
+                     "OMP_NUM_THREADS": "1"}     # and HOME, the child's working directory
+
+
+def scrub_environment(home: str | None = None) -> None:
+    """Nothing inherited reaches student code: CI tokens live in the environment. The fork server
+    scrubs its own at start-up, so in a child this is a check and HOME."""
+    if set(os.environ) - {"HOME"} != set(CHILD_ENVIRONMENT) or any(
+            os.environ[key] != value for key, value in CHILD_ENVIRONMENT.items()):
+        for key in list(os.environ):
+            os.environ.pop(key, None)
+        os.environ.update(CHILD_ENVIRONMENT)
+    if home is not None:
+        os.environ["HOME"] = home
+    else:
+        os.environ.pop("HOME", None)
 
 
 def redirect_stdio(output_fd: int) -> None:
@@ -149,7 +163,6 @@ def _drop_uid(uid: int) -> None:
 
 def harden(job: dict, result_fd: int, output_fd: int) -> Report:
     """Every per-child step, in order; the report names what is active for this child."""
-    disable = set(job.get("disable", ()))
     report = Report()
     report.step("own session", os.setsid)      # its own group: the whole group is killed at the end
     close_other_fds((result_fd, output_fd))
@@ -160,7 +173,7 @@ def harden(job: dict, result_fd: int, output_fd: int) -> Report:
     for name, which, value in _limit_steps(limits, job["cpu_seconds"]):
         if which is not None:
             report.step(name, lambda which=which, value=value: _set_limit(which, value))
-    report.step("scrubbed environment", scrub_environment)
+    report.step("scrubbed environment", lambda: scrub_environment(os.getcwd()))
     report.step("stdin closed", lambda: redirect_stdio(output_fd))
     uid = job.get("uid")
     if uid is not None:
@@ -172,8 +185,6 @@ def harden(job: dict, result_fd: int, output_fd: int) -> Report:
         report.step("process limit", lambda: _set_limit(resource.RLIMIT_NPROC, limits.processes))
     else:
         report.inactive["process limit"] = "needs the unprivileged uid (not enforced for root)"
-    report.step(OPTIONAL["no_new_privs"], lambda: linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1),
-                "no_new_privs" in disable)
     # after the uid drop, which clears it: if the fork server dies, so does this child
     report.step("dies with the fork server", lambda: _die_with(job.get("server_pid")))
     return report

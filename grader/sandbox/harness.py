@@ -10,6 +10,7 @@ import builtins
 import linecache
 import os
 import sys
+import time
 import traceback
 import types
 
@@ -34,6 +35,7 @@ _isinstance, _str, _type, _list, _enumerate, _len, _compile, _exec = (
 _SyntaxError, _MemoryError, _ModuleType, _dict = SyntaxError, MemoryError, types.ModuleType, dict
 _basename = os.path.basename
 _write, _output_mark = os.write, framing.output_mark
+_clock = time.perf_counter
 _builtins_dict = builtins.__dict__
 
 MODULE_NAME = "solution"
@@ -79,9 +81,26 @@ def build_argument(node, functions):
     return _decode(node)
 
 
-def run(job: dict, result_fd: int, output_fd: int, functions) -> None:
+def read_payload(fd: int) -> dict:
+    """The submission and its calls, from the file the grader handed over (read before hardening,
+    so it does not count against the student's memory limit)."""
+    chunks = []
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(fd)
+    frames = framing.FrameReader().feed(b"".join(chunks))
+    if _len(frames) != 1:
+        raise framing.TransportError("the payload is not one message")
+    return frames[0]
+
+
+def run(job: dict, result_fd: int, output_fd: int, payload_fd: int, functions) -> None:
     """Entry point in the child; never returns."""
     try:
+        job.update(read_payload(payload_fd))
         report = hardening.harden(job, result_fd, output_fd)
         _write_frame(result_fd, {"t": "ready", "protections": report.active, "inactive": report.inactive})
     except _BaseException as exc:  # the sandbox could not be set up: say so, run nothing
@@ -131,6 +150,7 @@ def _grade(job: dict, result_fd: int, functions) -> None:
             exercise = call.get("e")
             _write_frame(result_fd, {"t": "start", "i": index})
         function = namespace.get(call["entry"])
+        started = _clock()
         try:
             args = [build_argument(node, functions) for node in call["args"]]
             _swap_builtins(student)
@@ -138,12 +158,14 @@ def _grade(job: dict, result_fd: int, functions) -> None:
                 value = function(*args)
             finally:
                 student = _swap_builtins(clean)
+            seconds = _clock() - started
             encoded = _encode(value)
             _mark(_str(index))
-            _write_frame(result_fd, {"t": "result", "i": index, "value": encoded})
+            _write_frame(result_fd, {"t": "result", "i": index, "s": seconds, "value": encoded})
         except _BaseException as exc:
+            seconds = _clock() - started
             _mark(_str(index))
-            _write_frame(result_fd, {"t": "error", "i": index, **_describe(exc, filename)})
+            _write_frame(result_fd, {"t": "error", "i": index, "s": seconds, **_describe(exc, filename)})
     _write_frame(result_fd, {"t": "done"})
 
 

@@ -1,9 +1,11 @@
 """The fork server: a separate interpreter with numpy and the harness preloaded, forking one child
-per submission run. It is started before any exercise is loaded and is never sent a reference
-value, so nothing a child can read from its memory is secret.
+per submission run. It is started before any exercise is loaded and never holds a reference
+value, a submission or a case's inputs (those reach the child alone, see Sandbox._start): every
+child starts as a copy of its memory, so nothing a child can read there is secret.
 
 Protocol on the control socket (length-prefixed JSON, see grader.transport):
-  parent -> {"op": "run", "job": {...}} with two fds attached (result pipe, output pipe)
+  parent -> {"op": "run", "job": {...}} with three fds attached: the result pipe, the output pipe
+            and the payload (the submission and the calls, read by the child alone)
   zygote -> {"op": "started", "pid": N}
   zygote -> {"op": "exited", "pid": N, "status": code or -signal}
   parent -> {"op": "kill", "pid": N};  {"op": "quit"}
@@ -75,6 +77,7 @@ class Zygote:
         self.reader = transport.FrameReader()
         self.pending_fds: list[int] = []
         self.children: dict[int, str] = {}       # pid -> its private working directory
+        self.dirty = False                       # a run may have left processes or files
         self.harness, self.student_function = _preload()
         gc.collect()
         gc.freeze()      # children's garbage collections then leave these pages shared (less copying)
@@ -128,9 +131,9 @@ class Zygote:
         for message in self.reader.feed(data):
             op = message.get("op")
             if op == "run":
-                result_fd, output_fd = self.pending_fds[:2]
-                del self.pending_fds[:2]
-                self.start(message["job"], result_fd, output_fd)
+                result_fd, output_fd, payload_fd = self.pending_fds[:3]
+                del self.pending_fds[:3]
+                self.start(message["job"], result_fd, output_fd, payload_fd)
             elif op == "kill":
                 self.kill(int(message["pid"]))
             elif op == "clean":
@@ -148,7 +151,7 @@ class Zygote:
                                      else "no mount namespace")
         return {path: self.hidden[path] for path in paths if self.hidden[path]}
 
-    def start(self, job: dict, result_fd: int, output_fd: int) -> None:
+    def start(self, job: dict, result_fd: int, output_fd: int, payload_fd: int) -> None:
         self.clean_up()                          # whatever an earlier run left is gone first
         not_hidden = self._hide([str(p) for p in job.get("hidden", [])])
         workdir = tempfile.mkdtemp(dir=self.sandbox_root)
@@ -157,18 +160,19 @@ class Zygote:
         job.update(workdir=workdir, uid=self.uid, server_pid=os.getpid(), uid_reason=self.uid_reason, disable=sorted(self.disable))
         pid = os.fork()
         if pid == 0:
-            self._become_child(job, result_fd, output_fd)
-        os.close(result_fd)
-        os.close(output_fd)
+            self._become_child(job, result_fd, output_fd, payload_fd)
+        for fd in (result_fd, output_fd, payload_fd):
+            os.close(fd)
         self.children[pid] = workdir
+        self.dirty = True
         self.send({"op": "started", "pid": pid, "not_hidden": not_hidden})
 
-    def _become_child(self, job: dict, result_fd: int, output_fd: int) -> None:
+    def _become_child(self, job: dict, result_fd: int, output_fd: int, payload_fd: int) -> None:
         try:
             signal.set_wakeup_fd(-1)
             for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
                 signal.signal(sig, signal.SIG_DFL)
-            self.harness.run(job, result_fd, output_fd, self.student_function)
+            self.harness.run(job, result_fd, output_fd, payload_fd, self.student_function)
         finally:
             os._exit(5)
 
@@ -182,9 +186,14 @@ class Zygote:
         self.clean_up()
 
     def clean_up(self) -> None:
-        """Every process of earlier runs killed and reaped, their files removed."""
+        """Every process of earlier runs killed and reaped, their files removed. Once that is done
+        nothing can start again (only a run's processes create processes or files), so it is
+        skipped until the next fork."""
+        if not self.dirty:
+            return
+        finished = True
         if self.tree_kill:
-            reaper.kill_descendants(self._on_reaped, wait_for=list(self.children))
+            finished = reaper.kill_descendants(self._on_reaped, wait_for=list(self.children))
         else:   # without the subreaper only the children and their process groups can be found
             for pid in list(self.children):
                 for kill in (os.killpg, os.kill):
@@ -207,6 +216,7 @@ class Zygote:
                     path = os.path.join(directory, name)
                     if path != self.sandbox_root:
                         _remove(path)
+        self.dirty = bool(self.children) or not finished
 
     def reap(self) -> None:
         if reaper.reap(self._on_reaped) and not self.children:
