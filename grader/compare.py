@@ -21,6 +21,9 @@ class WrongStructure(AnswerError):
     """Numbers, but not in the structure asked for (one array where a tuple is due): a wrong answer."""
 
 
+_FLOAT64 = np.dtype(np.float64)
+
+
 def _looks_numeric(value: Any) -> bool:
     if isinstance(value, (float, complex, np.ndarray)):
         return True
@@ -32,6 +35,8 @@ def _looks_numeric(value: Any) -> bool:
 def to_array(value: Any) -> np.ndarray:
     """A float64 array from decoded plain data (lists, tuples, float32, complex with zero imaginary
     part are accepted); raises AnswerError with a student-facing message otherwise."""
+    if type(value) is np.ndarray and value.dtype is _FLOAT64:
+        return value.copy()                 # the common case, decoded from the wire
     if value is None:
         raise AnswerError("returned None: did you forget a `return` statement?")
     if isinstance(value, bool):
@@ -101,6 +106,35 @@ def within_tolerance(expected: np.ndarray, got: np.ndarray, tolerance: Tolerance
     return got.shape == expected.shape and not mismatch_mask(expected, got, tolerance).any()
 
 
+class _Reference:
+    """What the rule needs of one reference array besides the answer, computed once per case."""
+    __slots__ = ("array", "allowed", "magnitude", "inverse")
+
+    def __init__(self, expected: np.ndarray, tolerance: Tolerance) -> None:
+        self.array = expected
+        self.magnitude = np.abs(expected)
+        self.allowed = _allowed(expected, tolerance)
+        # 1/|r| for the relative error; None where some |r| is 0 (the error there is 0 or inf)
+        self.inverse = 1.0 / self.magnitude if self.magnitude.all() else None
+
+
+_REFERENCES: dict[tuple[int, float, float], _Reference] = {}
+
+
+def _reference(expected: np.ndarray, tolerance: Tolerance) -> _Reference:
+    """Cached for read-only arrays, which a case's references are (see Case): they are compared
+    with every student's answer. Others (a diagnosis's candidates) are computed each time."""
+    if expected.flags.writeable:
+        return _Reference(expected, tolerance)
+    key = (id(expected), tolerance.rtol, tolerance.atol)
+    found = _REFERENCES.get(key)
+    if found is None or found.array is not expected:    # the entry keeps its array alive: ids stay unique
+        if len(_REFERENCES) >= 8192:
+            _REFERENCES.clear()
+        found = _REFERENCES[key] = _Reference(expected, tolerance)
+    return found
+
+
 def compare_arrays(expected: np.ndarray, got: np.ndarray, tolerance: Tolerance, worst: int = 3) -> Comparison:
     """Exact shape, then |s - r| <= rtol*|r| + atol*S per element, S = max(1, max|r|)."""
     if got.shape != expected.shape:
@@ -108,16 +142,20 @@ def compare_arrays(expected: np.ndarray, got: np.ndarray, tolerance: Tolerance, 
     total = expected.size
     if total == 0:
         return Comparison(True, total=0)
+    reference = _reference(expected, tolerance)
     # one pass of array arithmetic: this runs for every case of every student
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         diff = np.abs(got - expected)
-        allowed = _allowed(expected, tolerance)
+        allowed = reference.allowed
         bad = ~(diff <= allowed)                           # NaN and inf count as bad
         mismatched = int(np.count_nonzero(bad))
         max_abs = float(diff.max())
-        magnitude = np.abs(expected)
-        rel = np.divide(diff, magnitude, out=np.where(diff > 0, np.inf, 0.0), where=magnitude > 0)
-        max_rel = float(rel.max())
+        if reference.inverse is not None:
+            max_rel = float((diff * reference.inverse).max())
+        else:
+            magnitude = reference.magnitude
+            rel = np.divide(diff, magnitude, out=np.where(diff > 0, np.inf, 0.0), where=magnitude > 0)
+            max_rel = float(rel.max())
     if not mismatched:
         return Comparison(True, total=total, max_abs_error=max_abs, max_rel_error=max_rel)
     finite = np.isfinite(got)

@@ -55,17 +55,20 @@ def grade_submission(path: str | Path, prepared: list[Prepared], plugins, sandbo
                      timeout: float | None = None, memory: int | None = None,
                      display_name: str | None = None,
                      hidden_paths: list[str | Path] | None = None,
-                     limits: dict | None = None) -> SubmissionReport:
+                     limits: dict | None = None, diagnose: bool = True) -> SubmissionReport:
     """Grade one file. `hidden_paths` are made unreadable to the student's code where the OS allows;
     by default the directories of the exercises and the submission's own directory (other students'
-    files may sit beside it; the source itself is sent to the sandbox in memory)."""
+    files may sit beside it; the source itself is sent to the sandbox in memory). `diagnose=False`
+    leaves out the diagnoses of wrong answers (a gradebook that no student reads): the verdicts
+    and scores are the same."""
     started = time.perf_counter()
     name = display_name or str(path)
     try:
         source = Path(path).read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         problem = CallOutcome("error", error={"type": type(exc).__name__, "message": f"cannot read {name}: {exc}"})
-        results = [_settle(item, [problem] * len(item.cases), plugins, None, problem) for item in prepared]
+        results = [_settle(item, [problem] * len(item.cases), plugins, None, problem, diagnose)
+                   for item in prepared]
         return SubmissionReport(name, results, seconds=time.perf_counter() - started)
     runs = [_exercise_run(item, timeout, memory, limits) for item in prepared]
     import_timeout = timeout or max([item.exercise.limits.wall for item in prepared] or [10.0])
@@ -74,7 +77,7 @@ def grade_submission(path: str | Path, prepared: list[Prepared], plugins, sandbo
         hidden_paths.add(_folder_of(str(path)))
     outcome = _run(sandbox, source, str(Path(path).resolve()), prepared, runs, import_timeout,
                    sorted(str(p) for p in hidden_paths))
-    results = [_settle(item, outcomes, plugins, outcome.functions, outcome.import_problem)
+    results = [_settle(item, outcomes, plugins, outcome.functions, outcome.import_problem, diagnose)
                for item, outcomes in zip(prepared, outcome.outcomes)]
     return SubmissionReport(name, results, output=outcome.output, output_truncated=outcome.output_dropped,
                             protections=outcome.protections, inactive_protections=outcome.inactive,
@@ -114,9 +117,9 @@ def _folder_of(path: str) -> str:
 
 
 def _settle(item: Prepared, outcomes: list[CallOutcome], plugins, functions: list[str] | None,
-            import_problem: CallOutcome | None) -> ExerciseResult:
+            import_problem: CallOutcome | None, diagnose: bool = True) -> ExerciseResult:
     exercise = item.exercise
-    checks = [check_case(exercise, case, outcome, plugins, functions, import_problem)
+    checks = [check_case(exercise, case, outcome, plugins, functions, import_problem, diagnose)
               for case, outcome in zip(item.cases, outcomes)]
     passed = sum(check.status == "passed" for check in checks)
     statuses = {check.status for check in checks}
@@ -148,14 +151,12 @@ def _error_message(outcome: CallOutcome, exercise: Exercise, import_problem: Cal
 
 
 def check_case(exercise: Exercise, case: Case, outcome: CallOutcome, plugins, functions: list[str] | None,
-               import_problem: CallOutcome | None) -> CheckResult:
+               import_problem: CallOutcome | None, diagnose: bool = True) -> CheckResult:
     """The verdict on one case from what the sandbox sent back (this process only)."""
-    expected_shape = (list(case.expected[0].shape) if isinstance(case.expected, tuple)
-                      else list(np.shape(case.expected)))
     check = CheckResult(case=case.label, entry=case.entry, status="error", inputs=case.inputs_text,
-                        expected_shape=expected_shape, tolerance=str(case.tolerance),
+                        expected_shape=list(case.expected_shape), tolerance=case.tolerance.text,
                         output=outcome.output, seconds=round(outcome.seconds, 6), visibility=case.visibility,
-                        expected_value=case.expected, arguments=dict(zip(case.arg_names, case.args)),
+                        expected_value=case.expected, arguments=case.arguments,
                         tolerance_value=case.tolerance)
     if functions is not None and import_problem is None and case.entry not in functions:
         defined = ", ".join(functions) if functions else "no functions"
@@ -182,6 +183,8 @@ def check_case(exercise: Exercise, case: Case, outcome: CallOutcome, plugins, fu
     check.mismatched, check.total, check.worst = comparison.mismatched, comparison.total, comparison.worst
     if not comparison.passed:
         check.message = (part + comparison.message) if part else comparison.message
+        if not diagnose:
+            return check
         try:
             # the whole answer, a tuple where the kind expects one: swapped partial derivatives
             # are visible only when both components are seen together

@@ -17,6 +17,10 @@ class Tolerance:
     atol: float = 1e-4
 
     def __str__(self) -> str:
+        return self.text
+
+    @cached_property
+    def text(self) -> str:
         return f"rtol={self.rtol:g}, atol={self.atol:g} (scaled by max(1, max|expected|))"
 
 
@@ -71,6 +75,23 @@ class Case:
     tolerance: Tolerance = Tolerance()
     context: Mapping[str, Any] = field(default_factory=dict)   # alternatives for diagnosis
     visibility: str = "visible"
+
+    def __post_init__(self) -> None:
+        # the reference is compared with every student's answer: nothing may change it afterwards
+        # (and the comparison caches what it derives from it, grader.compare._reference)
+        for part in self.expected if isinstance(self.expected, tuple) else (self.expected,):
+            if isinstance(part, np.ndarray):
+                part.setflags(write=False)
+
+    @cached_property
+    def expected_shape(self) -> list[int]:
+        """The shape of the answer (of its first value when a tuple is expected)."""
+        return list(np.shape(self.expected[0] if isinstance(self.expected, tuple) else self.expected))
+
+    @cached_property
+    def arguments(self) -> dict[str, Any]:
+        """The inputs by name (shared by every check of this case: read, never change)."""
+        return dict(zip(self.arg_names, self.args))
 
     @cached_property
     def inputs_text(self) -> str:

@@ -31,6 +31,7 @@ _b64encode = binascii.b2a_base64
 _tuple, _all, _complex, _list, _dict, _bool, _int = tuple, all, complex, list, dict, bool, int
 _b64decode, _np_dtype, _frombuffer = base64.b64decode, np.dtype, np.frombuffer
 _INF, _NINF = float("inf"), float("-inf")
+_DTYPE_NAMES = {np.dtype(name): name for name in _ALLOWED_DTYPES}
 
 
 def encode(value: Any, _depth: int = 0) -> Any:
@@ -62,9 +63,9 @@ def _type_name(value: Any) -> str:
 def _encode_array(value: Any) -> dict:
     # Read the raw buffer through ndarray's own C methods: a subclass cannot override these calls.
     base = _asarray(value) if _isinstance(value, _generic) else _view(value, _ndarray)
-    dtype = _str(base.dtype)
-    if dtype not in _ALLOWED_DTYPES:
-        return {"__object__": f"numpy array of dtype {dtype}"}
+    dtype = _DTYPE_NAMES.get(base.dtype)      # a C-level lookup; str(dtype) runs Python code
+    if dtype is None:
+        return {"__object__": f"numpy array of dtype {_str(base.dtype)}"}
     shape = [*base.shape]   # before ascontiguousarray, which makes 0-d arrays 1-d
     data = _contiguous(base)
     return {"__nd__": dtype, "shape": shape, "data": _b64encode(_tobytes(data), newline=False).decode("ascii")}
