@@ -173,7 +173,10 @@ class Grader:
             report = grade_submission(student.path, prepared, self.plugins, sandbox,
                                       timeout=self.options.timeout, memory=self.options.memory,
                                       limits=self.options.limits,
-                                      display_name=student.label)
+                                      display_name=student.label,
+                                      # diagnoses are for a student reading a report: the gradebook
+                                      # and the journal hold grades only, unless --json or --html
+                                      diagnose=self.full_reports)
         except Exception as exc:   # the sandbox failed, not the student: retried on the next run
             report = problem_report(student.label, prepared,
                                     f"the grader could not run this submission: {type(exc).__name__}: {exc}")

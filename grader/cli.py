@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from grader.commands import COMMAND_MODULES
@@ -23,6 +24,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # the grader's own arrays are small: OpenBLAS's worker threads would only spin between them
+    # (the user's own setting wins; it takes effect only if numpy is not imported yet)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     parser, commands = build_parser()
     args = parser.parse_args(argv)
     try:
