@@ -156,3 +156,29 @@ def test_each_case_gets_exactly_what_it_printed(grade):
         assert len(set(outputs)) == len(outputs)
         assert matmul.checks[0].output.strip() == "last words"
         assert all(not check.output for check in matmul.checks[1:])
+
+
+def test_without_diagnoses_the_verdicts_and_scores_are_the_same(grade, example_source):
+    # `grader batch` without --json/--html leaves diagnoses out: nobody reads them there
+    source = example_source.replace("return s * (1 - s)", "return 2 * s * (1 - s)")
+    full, bare = grade(source), grade(source, diagnose=False)
+    assert [(e.id, e.status, e.score) for e in full.exercises] == [(e.id, e.status, e.score) for e in bare.exercises]
+    assert any(check.diagnosis for e in full.exercises for check in e.checks)
+    assert not any(check.diagnosis for e in bare.exercises for check in e.checks)
+
+
+def test_each_call_reports_its_own_time(grade):
+    # results are read in batches; the time of a call is measured around the call itself
+    report = grade("""
+        import time
+        import numpy as np
+        def sigmoid_derivative(x):
+            if np.size(x) == 1:
+                time.sleep(0.2)
+            s = 1 / (1 + np.exp(-np.asarray(x, dtype=float)))
+            return s * (1 - s)
+        """, "sigmoid-derivative")
+    seconds = {check.case: check.seconds for check in report.exercises[0].checks}
+    slow = [case for case, s in seconds.items() if s >= 0.19]
+    assert slow and len(slow) < len(seconds), seconds
+    assert all(s < 0.1 for case, s in seconds.items() if case not in slow), seconds

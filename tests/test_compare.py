@@ -1,0 +1,57 @@
+"""The comparison rule: cached reference data gives exactly the verdict and figures computed
+afresh, references cannot be changed after a case is built, and a slow call's time is its own."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from grader.compare import compare_arrays
+from grader.exercise import Case, Tolerance
+
+FLOATS = st.floats(allow_nan=True, allow_infinity=True, width=64) | st.sampled_from([0.0, -0.0, 1e-300])
+TOLERANCES = st.builds(Tolerance, rtol=st.sampled_from([0.0, 1e-6, 1e-3]), atol=st.sampled_from([0.0, 1e-4]))
+
+
+def _same(a, b) -> bool:
+    """Same verdict and figures; the relative error may differ in its last bit (x * (1/r) vs x / r)."""
+    exact = lambda c: repr((c.passed, c.reason, c.message, c.max_abs_error, c.mismatched, c.worst))  # noqa: E731
+    return exact(a) == exact(b) and a.max_rel_error == pytest.approx(b.max_rel_error, rel=1e-12, nan_ok=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), tolerance=TOLERANCES)
+def test_a_cached_reference_compares_exactly_like_a_fresh_one(data, tolerance):
+    shape = data.draw(hnp.array_shapes(min_dims=0, max_dims=2, max_side=4))
+    finite = st.floats(-1e6, 1e6) | st.sampled_from([0.0])
+    expected = data.draw(hnp.arrays(np.float64, shape, elements=finite))
+    got = data.draw(hnp.arrays(np.float64, shape, elements=FLOATS))
+    fresh = compare_arrays(expected.copy(), got, tolerance)             # writable: computed each time
+    frozen = expected.copy()
+    frozen.setflags(write=False)                                        # read-only: cached
+    for _ in range(2):                                                  # from the cache the second time
+        assert _same(compare_arrays(frozen, got, tolerance), fresh)
+
+
+def test_the_cache_tells_arrays_and_tolerances_apart():
+    first, second = np.array([1.0, 2.0]), np.array([1.0, 3.0])
+    for array in (first, second):
+        array.setflags(write=False)
+    answer = np.array([1.0, 2.0])
+    assert compare_arrays(first, answer, Tolerance()).passed
+    assert not compare_arrays(second, answer, Tolerance()).passed
+    loose = Tolerance(rtol=0.5, atol=0.0)
+    assert compare_arrays(second, answer, loose).passed
+    assert not compare_arrays(second, answer, Tolerance()).passed
+
+
+def test_a_case_reference_cannot_be_changed():
+    single = Case("c", "f", (), (), np.array([1.0, 2.0]))
+    pair = Case("c", "f", (), (), (np.array([1.0]), np.array([2.0])))
+    with pytest.raises(ValueError):
+        single.expected[0] = 5.0
+    with pytest.raises(ValueError):
+        pair.expected[1][0] = 5.0
+    assert single.expected_shape == [2] and pair.expected_shape == [1]
