@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TextIO
 
-from grader.engine import Prepared, grade_submission, prepare
+from grader.engine import Prepared, Ran, prepare, run_submission, settle_submission
 from grader.exercise import Exercise
 from grader.executor import Executor, ThreadExecutor
 from grader.gradebook import gradebook_csv, summarize
@@ -144,8 +144,20 @@ class BatchResult:
     summary: dict = field(default_factory=dict)
 
 
+@dataclass
+class StudentRun:
+    """A student's submission run in a worker, waiting for its verdicts (`Grader.settle`)."""
+    student: Student
+    key: str
+    prepared: list[Prepared]
+    ran: Ran | None
+    problem: str = ""               # why the sandbox could not run it (the grader's failure)
+
+
 class Grader:
-    """Grades one student at a time on the calling thread's sandbox; never raises for a student."""
+    """Runs one student at a time on the calling thread's sandbox (`__call__`, in a worker), then
+    decides the verdicts (`settle`, in the batch's own thread, while the worker already runs the
+    next student). Never raises for a student."""
 
     def __init__(self, options: BatchOptions, plugins, pool: SandboxPool, config: str) -> None:
         self.options, self.plugins, self.pool, self.config = options, plugins, pool, config
@@ -164,22 +176,32 @@ class Grader:
                                student=student)}
         return [self.shared.get(e.id) or per_student[e.id] for e in self.exercises]
 
-    def __call__(self, job: tuple[Student, str]) -> Graded:
+    def __call__(self, job: tuple[Student, str]) -> StudentRun:
         student, key = job
         prepared = self.prepared_for(student.name)
         try:
             sandbox = self.pool.get()
             sandbox.wait_ready()    # a booting fork server is not this student's time
-            report = grade_submission(student.path, prepared, self.plugins, sandbox,
-                                      timeout=self.options.timeout, memory=self.options.memory,
-                                      limits=self.options.limits,
-                                      display_name=student.label,
-                                      # diagnoses are for a student reading a report: the gradebook
-                                      # and the journal hold grades only, unless --json or --html
-                                      diagnose=self.full_reports)
+            ran = run_submission(student.path, prepared, sandbox, timeout=self.options.timeout,
+                                 memory=self.options.memory, limits=self.options.limits,
+                                 display_name=student.label)
         except Exception as exc:   # the sandbox failed, not the student: retried on the next run
-            report = problem_report(student.label, prepared,
-                                    f"the grader could not run this submission: {type(exc).__name__}: {exc}")
+            return StudentRun(student, key, prepared, None,
+                              f"the grader could not run this submission: {type(exc).__name__}: {exc}")
+        return StudentRun(student, key, prepared, ran)
+
+    def settle(self, run: StudentRun) -> Graded:
+        student, key = run.student, run.key
+        report = None
+        if run.ran is not None:
+            try:
+                # diagnoses are for a student reading a report: the gradebook and the journal
+                # hold grades only, unless --json or --html
+                report = settle_submission(run.ran, run.prepared, self.plugins, diagnose=self.full_reports)
+            except Exception as exc:   # a plugin's bug: not the student's grade
+                run.problem = f"the grader could not decide this submission: {type(exc).__name__}: {exc}"
+        if report is None:
+            report = problem_report(student.label, run.prepared, run.problem)
             return Graded(student, report, _record(student, key, report, True), journaled=False)
         # a grader-side failure is not the student's grade: keep it out of the journal so a rerun
         # grades this student again
@@ -370,7 +392,8 @@ def run_batch(options: BatchOptions, plugins, *, progress_stream: TextIO = sys.s
         resumed = sum(g.resumed for g in results.values())
         progress = Progress(len(todo), progress_stream)
         with _StopOnSignal(executor) as stopper:
-            for graded in executor.map_unordered(grader, todo):
+            for run in executor.map_unordered(grader, todo):
+                graded = grader.settle(run)
                 if graded.journaled:
                     journal.append(graded.record)
                 results[graded.student.name] = graded

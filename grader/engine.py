@@ -51,25 +51,42 @@ def _exercise_run(item: Prepared, wall: float | None, memory: int | None,
     return ExerciseRun(item.calls, item.exercise.limits.with_overrides(wall=wall, memory=memory, **(limits or {})))
 
 
+@dataclass
+class Ran:
+    """What running one submission gave, before any verdict (see `settle_submission`)."""
+    name: str
+    outcome: RunOutcome
+    seconds: float
+
+
 def grade_submission(path: str | Path, prepared: list[Prepared], plugins, sandbox: Sandbox, *,
                      timeout: float | None = None, memory: int | None = None,
                      display_name: str | None = None,
                      hidden_paths: list[str | Path] | None = None,
                      limits: dict | None = None, diagnose: bool = True) -> SubmissionReport:
-    """Grade one file. `hidden_paths` are made unreadable to the student's code where the OS allows;
-    by default the directories of the exercises and the submission's own directory (other students'
-    files may sit beside it; the source itself is sent to the sandbox in memory). `diagnose=False`
-    leaves out the diagnoses of wrong answers (a gradebook that no student reads): the verdicts
-    and scores are the same."""
+    """Grade one file: run it (`run_submission`), then decide every case (`settle_submission`)."""
+    ran = run_submission(path, prepared, sandbox, timeout=timeout, memory=memory, display_name=display_name,
+                         hidden_paths=hidden_paths, limits=limits)
+    return settle_submission(ran, prepared, plugins, diagnose=diagnose)
+
+
+def run_submission(path: str | Path, prepared: list[Prepared], sandbox: Sandbox, *,
+                   timeout: float | None = None, memory: int | None = None,
+                   display_name: str | None = None,
+                   hidden_paths: list[str | Path] | None = None,
+                   limits: dict | None = None) -> Ran:
+    """Every call of a file in the sandbox, no verdict yet. `hidden_paths` are made unreadable to
+    the student's code where the OS allows; by default the directories of the exercises and the
+    submission's own directory (other students' files may sit beside it; the source itself is
+    sent to the sandbox in memory)."""
     started = time.perf_counter()
     name = display_name or str(path)
     try:
         source = Path(path).read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         problem = CallOutcome("error", error={"type": type(exc).__name__, "message": f"cannot read {name}: {exc}"})
-        results = [_settle(item, [problem] * len(item.cases), plugins, None, problem, diagnose)
-                   for item in prepared]
-        return SubmissionReport(name, results, seconds=time.perf_counter() - started)
+        outcome = RunOutcome([[problem] * len(item.cases) for item in prepared], import_problem=problem)
+        return Ran(name, outcome, time.perf_counter() - started)
     runs = [_exercise_run(item, timeout, memory, limits) for item in prepared]
     import_timeout = timeout or max([item.exercise.limits.wall for item in prepared] or [10.0])
     if hidden_paths is None:
@@ -77,11 +94,20 @@ def grade_submission(path: str | Path, prepared: list[Prepared], plugins, sandbo
         hidden_paths.add(_folder_of(str(path)))
     outcome = _run(sandbox, source, str(Path(path).resolve()), prepared, runs, import_timeout,
                    sorted(str(p) for p in hidden_paths))
+    return Ran(name, outcome, time.perf_counter() - started)
+
+
+def settle_submission(ran: Ran, prepared: list[Prepared], plugins, diagnose: bool = True) -> SubmissionReport:
+    """The verdicts on what the sandbox sent back (this process only, never a child). `diagnose=False`
+    leaves out the diagnoses of wrong answers (a gradebook that no student reads): the verdicts
+    and scores are the same."""
+    started = time.perf_counter()
+    outcome = ran.outcome
     results = [_settle(item, outcomes, plugins, outcome.functions, outcome.import_problem, diagnose)
                for item, outcomes in zip(prepared, outcome.outcomes)]
-    return SubmissionReport(name, results, output=outcome.output, output_truncated=outcome.output_dropped,
+    return SubmissionReport(ran.name, results, output=outcome.output, output_truncated=outcome.output_dropped,
                             protections=outcome.protections, inactive_protections=outcome.inactive,
-                            seconds=time.perf_counter() - started,
+                            seconds=ran.seconds + time.perf_counter() - started,
                             functions=outcome.functions)
 
 

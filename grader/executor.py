@@ -4,14 +4,15 @@ An executor takes a function and the items to apply it to, and yields the result
 they finish. That is the whole contract, so another engine can be plugged in without touching
 the batch logic:
 
-* `ThreadExecutor(jobs)` (the default) runs `jobs` worker threads in this process. Grading one
+* `ThreadExecutor(jobs)` (the default) runs `jobs` worker threads in this process. Running one
   student is mostly blocking I/O on a sandbox's fork server, so threads parallelise well; every
   thread lazily owns its own `Sandbox` (see `grader.batch.SandboxPool`).
 * A Dask or Ray executor would implement `map_unordered` with `client.map` + `as_completed`
   (Dask) or `ray.util.ActorPool.map_unordered` (Ray). The function it receives is a plain
-  callable of one item; each remote worker then holds its own sandbox pool, and the parent
-  only journals what comes back. Exceptions inside `fn` are the function's business: the batch
-  passes a function that never raises for a student's sake.
+  callable of one item; each remote worker then holds its own sandbox pool. What comes back is
+  what the sandbox sent (plain data): the verdicts are decided and journaled in the parent,
+  which alone holds the references. Exceptions inside `fn` are the function's business: the
+  batch passes a function that never raises for a student's sake.
 
 Stopping: `stop()` (safe from a signal handler) makes `map_unordered` return within a fraction
 of a second; no item starts afterwards and results that finish later are never yielded (they may
