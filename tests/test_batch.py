@@ -414,3 +414,28 @@ def test_progress_redraws_one_line_on_a_terminal():
         progress.advance(name)
     assert stream[0].startswith("\r[") and "1/3 students" in stream[0]
     assert "3/3 students" in stream[-2] and stream[-1] == "\n"
+
+
+class _BrokenComparison:
+    """A third-party comparison plugin with a bug: it raises on every case."""
+
+    @staticmethod
+    @__import__("grader").hookimpl
+    def grader_compare(expected, got, tolerance):
+        raise RuntimeError("plugin bug")
+
+
+def test_a_plugin_failing_to_decide_is_reported_and_never_journaled(tmp_path):
+    from grader.gradebook import summarize
+    from grader.loader import load_exercises
+    from grader.plugin_manager import Plugins, build_plugin_manager
+    plugins = Plugins(*build_plugin_manager(entry_points=False, extra=(_BrokenComparison(),)))
+    (tmp_path / "class").mkdir()
+    (tmp_path / "class" / "ana.py").write_text(SOLUTION)
+    exercises = [e for e in load_exercises(None, plugins) if e.id in EXERCISES]
+    options = BatchOptions(directory=tmp_path / "class", exercises=exercises, out=tmp_path / "g.csv", jobs=1)
+    result = run_batch(options, plugins, progress_stream=open(os.devnull, "w"))
+    assert read_csv(tmp_path / "g.csv")[1] == ["ana", "0", "2", "0", "0"]
+    reason = summarize(result)["errors_or_timeouts"][0]["reason"]
+    assert "could not decide this submission: RuntimeError: plugin bug" in reason
+    assert Journal(tmp_path / "g.csv.journal").load() == {}     # the next run grades ana again
