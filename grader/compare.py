@@ -114,8 +114,11 @@ class _Reference:
         self.array = expected
         self.magnitude = np.abs(expected)
         self.allowed = _allowed(expected, tolerance)
-        # 1/|r| for the relative error; None where some |r| is 0 (the error there is 0 or inf)
-        self.inverse = 1.0 / self.magnitude if self.magnitude.all() else None
+        # 1/|r| for the relative error; None where some |r| is 0 or so small that 1/|r| overflows
+        # (the relative error there is 0 or inf: the general path decides)
+        with np.errstate(over="ignore", divide="ignore"):
+            inverse = 1.0 / self.magnitude
+        self.inverse = inverse if np.isfinite(inverse).all() else None
 
 
 _REFERENCES: dict[tuple[int, float, float], _Reference] = {}

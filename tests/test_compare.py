@@ -35,6 +35,16 @@ def test_a_cached_reference_compares_exactly_like_a_fresh_one(data, tolerance):
         assert _same(compare_arrays(frozen, got, tolerance), fresh)
 
 
+@pytest.mark.parametrize("tiny", [0.0, 1e-310, 5e-324])
+def test_relative_error_where_the_reference_is_zero_or_subnormal(tiny):
+    expected = np.array([tiny, 1.0])
+    expected.setflags(write=False)
+    exact = compare_arrays(expected, expected.copy(), Tolerance())
+    assert exact.passed and exact.max_rel_error == 0.0
+    off = compare_arrays(expected, np.array([tiny + 1e-9, 1.0]), Tolerance())
+    assert off.passed and off.max_rel_error == (np.inf if tiny == 0.0 else pytest.approx(1e-9 / tiny))
+
+
 def test_the_cache_tells_arrays_and_tolerances_apart():
     first, second = np.array([1.0, 2.0]), np.array([1.0, 3.0])
     for array in (first, second):
