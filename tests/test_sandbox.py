@@ -259,3 +259,14 @@ def test_output_is_capped_in_the_parent(grade):
     report = grade(correct_with(inside="print('y' * 300000)"), ONE)
     assert report.exercises[0].status == "passed"
     assert len(report.output) <= 64 * 1024 and report.output_truncated >= 300000 * 7 - 64 * 1024
+
+
+def test_without_memfd_the_payload_travels_in_an_unlinked_temporary_file(monkeypatch, grade):
+    # macOS and other systems have no memfd_create: the same run through a temporary file
+    import grader.sandbox.client as client
+    made = []
+    original = client._anonymous_file
+    monkeypatch.delattr(os, "memfd_create", raising=False)
+    monkeypatch.setattr(client, "_anonymous_file", lambda data: made.append(data) or original(data))
+    report = grade(CORRECT, ONE)
+    assert statuses(report) == {ONE: "passed"} and made
