@@ -165,7 +165,7 @@ def compare_arrays(expected: np.ndarray, got: np.ndarray, tolerance: Tolerance, 
     if not finite.all():
         max_abs = max_rel = float("inf")
     # worst first: non-finite answers, then by how far past the tolerance they are
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):   # a subnormal tolerance: inf
         excess = np.where(finite, diff / allowed, np.inf).ravel()
     order = np.argsort(-np.nan_to_num(excess, nan=np.inf), kind="stable")[:worst]
     worst_list = [{"index": _index(int(i), expected.shape), "expected": float(expected.ravel()[i]),
