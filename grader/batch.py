@@ -192,16 +192,16 @@ class Grader:
 
     def settle(self, run: StudentRun) -> Graded:
         student, key = run.student, run.key
-        report = None
+        report, problem = None, run.problem
         if run.ran is not None:
             try:
                 # diagnoses are for a student reading a report: the gradebook and the journal
                 # hold grades only, unless --json or --html
                 report = settle_submission(run.ran, run.prepared, self.plugins, diagnose=self.full_reports)
             except Exception as exc:   # a plugin's bug: not the student's grade
-                run.problem = f"the grader could not decide this submission: {type(exc).__name__}: {exc}"
+                problem = f"the grader could not decide this submission: {type(exc).__name__}: {exc}"
         if report is None:
-            report = problem_report(student.label, run.prepared, run.problem)
+            report = problem_report(student.label, run.prepared, problem)
             return Graded(student, report, _record(student, key, report, True), journaled=False)
         # a grader-side failure is not the student's grade: keep it out of the journal so a rerun
         # grades this student again

@@ -49,7 +49,7 @@ MISTAKES = {
     "chain composed value": ("chain-deriv-2", 0, lambda e, c: sigmoid(c.args[1] ** 2),
                              "sigmoid(square(x)) itself instead of its derivative"),
     "transposed dL/dX": ("matrix-sum-backward", 0, lambda e, c: e.T, "transpose of dL/dX"),
-    "square transposed": ("matrix-sum-backward", 2, lambda e, c: e.T if e.shape[0] == e.shape[1] else e.T,
+    "square transposed": ("matrix-sum-backward", 2, lambda e, c: e.T,
                           "transpose"),
     "W for W.T": ("matmul-backward", 0, lambda e, c: c.args[1], "W used where W.T belongs"),
     "missing sigma'": ("matrix-sum-backward", 0, lambda e, c: np.ones((2, 4)) @ c.args[1].T,

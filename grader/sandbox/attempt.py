@@ -18,6 +18,16 @@ if TYPE_CHECKING:
 _DEVNULL = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC) if hasattr(os, "splice") else None
 GATHER_SECONDS = 0.002      # how long results may wait in the pipe before the grader reads them
 
+
+def _decode(value):
+    """transport.decode, imported on the first result (it needs numpy, which the grader imports
+    after starting its fork servers), then bound here for every later frame."""
+    global _decode
+    from grader.transport import decode
+    _decode = decode
+    return decode(value)
+
+
 class Attempt:
     """One child process working through the remaining exercises; returns what is left to run."""
 
@@ -148,9 +158,7 @@ class Attempt:
                             e = self.current
                             if deadline is None or self._exercise_changed:
                                 deadline = time.monotonic() + self.exercises[e].limits.wall
-                        elif outcome in ("done", "import_failed"):
-                            return []
-                        elif outcome == "sandbox_error":
+                        elif outcome in ("done", "import_failed", "sandbox_error"):
                             return []
                 if not exited and (news or not self.polled_once):
                     exited, exit_status = self._poll_exit(pid, receive=news)
@@ -232,9 +240,8 @@ class Attempt:
             reported = frame.get("s")
             seconds = min(reported, elapsed) if type(reported) is float and reported >= 0 else 0.0
             if kind == "result":
-                from grader import transport   # numpy: imported only once a result arrives
                 try:
-                    value = transport.decode(frame.get("value"))
+                    value = _decode(frame.get("value"))
                     outcome = CallOutcome("ok", value=value)
                 except framing.TransportError as exc:
                     outcome = CallOutcome("error", error={"type": "TransportError", "message": str(exc)})

@@ -157,7 +157,7 @@ class Zygote:
         workdir = tempfile.mkdtemp(dir=self.sandbox_root)
         if self.uid is not None:
             os.chown(workdir, self.uid, self.uid)
-        job.update(workdir=workdir, uid=self.uid, server_pid=os.getpid(), uid_reason=self.uid_reason, disable=sorted(self.disable))
+        job.update(workdir=workdir, uid=self.uid, server_pid=os.getpid(), uid_reason=self.uid_reason)
         pid = os.fork()
         if pid == 0:
             self._become_child(job, result_fd, output_fd, payload_fd)
