@@ -206,13 +206,7 @@ class Grader:
         # a grader-side failure is not the student's grade: keep it out of the journal so a rerun
         # grades this student again
         return Graded(student, report, _record(student, key, report, self.full_reports),
-                      journaled=not sandbox_failed(report))
-
-
-def sandbox_failed(report: SubmissionReport) -> bool:
-    """True when the sandbox itself failed on some check (reported as a SandboxError)."""
-    return any(check.status == "error" and "SandboxError" in check.message
-               for exercise in report.exercises for check in exercise.checks)
+                      journaled=not run.ran.outcome.sandbox_failed)
 
 
 def needs_full_reports(options: BatchOptions) -> bool:

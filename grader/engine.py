@@ -133,6 +133,7 @@ def _run(sandbox: Sandbox, source: str, filename: str, prepared: list[Prepared],
     seen.outcomes = merged
     seen.functions = seen.functions if seen.functions is not None else unseen.functions
     seen.import_problem = seen.import_problem or unseen.import_problem
+    seen.sandbox_failed = seen.sandbox_failed or unseen.sandbox_failed
     return seen
 
 

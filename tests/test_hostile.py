@@ -77,6 +77,46 @@ def test_ignoring_sigterm_and_sigint_still_times_out(hostile):
     assert statuses(report) == {"sigmoid-derivative": "timeout", "matmul-backward": "error"}
 
 
+# ---- forged protocol messages --------------------------------------------------------------------
+
+def forge(frame: dict) -> str:
+    """Student code writing a harness message into every descriptor it has (the result pipe among them)."""
+    return (f"import json, os, struct\nbody = json.dumps({frame!r}).encode()\n"
+            "for fd in range(3, 64):\n"
+            "    try:\n        os.write(fd, struct.pack('>I', len(body)) + body)\n"
+            "    except OSError:\n        pass\n")
+
+
+FORGED = {
+    "imported again (once lifted the time limit)": {"t": "imported", "functions": []},
+    "the running exercise started again (once restarted its clock)": {"t": "start", "i": 0},
+    "ready again": {"t": "ready", "protections": []},
+    "a sandbox failure after student code ran": {"t": "sandbox_error", "message": "fake"},
+    "a result for a call that does not exist": {"t": "result", "i": 9999, "s": 0.0, "value": 1.0},
+}
+
+
+@pytest.mark.parametrize("frame", list(FORGED.values()), ids=list(FORGED))
+def test_forged_messages_cost_only_the_exercise_and_never_the_time_limit(hostile, frame):
+    import time
+    started = time.monotonic()
+    report = hostile(correct_with(inside=forge(frame) + "import time; time.sleep(60)") + GOOD_MATMUL, *TWO,
+                     timeout=2.0)
+    assert time.monotonic() - started < 10
+    assert statuses(report) == {"sigmoid-derivative": "error", "matmul-backward": "passed"}
+    assert "malformed" in report.exercises[0].feedback, report.exercises[0].feedback
+
+
+def test_a_forged_sandbox_failure_is_the_students_not_the_graders(tmp_path, bank, box):
+    # the batch journals a student unless the sandbox itself failed: student code cannot claim that
+    from grader.engine import run_submission
+    path = tmp_path / "forger.py"
+    path.write_text(correct_with(inside=forge({"t": "sandbox_error", "message": "fake"})))
+    ran = run_submission(path, [bank[ONE]], box, timeout=2.0)
+    assert not ran.outcome.sandbox_failed
+    assert {outcome.status for outcome in ran.outcome.outcomes[0]} == {"crashed"}
+
+
 # ---- exits and exceptions ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("inside, words", [

@@ -50,6 +50,7 @@ class Attempt:
         self.frames = framing.FrameReader()
         self.current: int | None = None       # exercise being run
         self.started = time.monotonic()
+        self.ready_seen = False                     # the child hardened itself
         self.output_kept = len(result.output.encode("utf-8", "replace"))
         self.splitter = framing.OutputSplitter()
         self.output_by_mark: dict[str, str] = {}   # "import" or a call index -> what it printed
@@ -146,20 +147,20 @@ class Attempt:
                         selector.unregister(key.fd)
                         continue
                     try:
-                        frames = self.frames.feed(chunk)
+                        # student code shares the child with the harness and can write frames
+                        # too: one out of the protocol's order is malformed data, never a way
+                        # to move a deadline
+                        for frame in self.frames.feed(chunk):
+                            outcome = self._on_frame(frame, phase)
+                            if outcome in ("imported", "started"):
+                                # until the first call starts, the first exercise's budget
+                                phase, e = "run", self.current if self.current is not None else self.remaining[0]
+                                deadline = time.monotonic() + self.exercises[e].limits.wall
+                            elif outcome in ("done", "import_failed", "sandbox_error"):
+                                return []
                     except framing.TransportError as exc:
                         self.sandbox._kill(pid)
                         return self._abandon(phase, "crashed", f"sent malformed data: {exc}")
-                    for frame in frames:
-                        outcome = self._on_frame(frame)
-                        if outcome == "imported":
-                            phase, deadline = "run", None
-                        elif outcome == "started":
-                            e = self.current
-                            if deadline is None or self._exercise_changed:
-                                deadline = time.monotonic() + self.exercises[e].limits.wall
-                        elif outcome in ("done", "import_failed", "sandbox_error"):
-                            return []
                 if not exited and (news or not self.polled_once):
                     exited, exit_status = self._poll_exit(pid, receive=news)
                     if news and not exited and self.sandbox.process.poll() is not None:
@@ -204,11 +205,19 @@ class Attempt:
                     return True, message.get("status")
         return False, None
 
-    _exercise_changed = False
-
-    def _on_frame(self, frame: dict) -> str:
+    def _on_frame(self, frame: dict, phase: str) -> str:
+        """Record what a frame says; raises TransportError for one the harness would not send
+        at this point (the protocol: ready, imported or import_error, then per exercise a start
+        and its results, exercises only ever moving forward, then done)."""
         kind = frame.get("t")
+        if kind in ("ready", "sandbox_error") and self.ready_seen:
+            raise framing.TransportError(f"a second '{kind}' message")
+        if kind in ("imported", "import_error") and (phase != "import" or not self.ready_seen):
+            raise framing.TransportError(f"an '{kind}' message out of order")
+        if kind in ("start", "result", "error") and phase != "run":
+            raise framing.TransportError("a call's message before the import finished")
         if kind == "ready":
+            self.ready_seen = True
             self.result.protections = [str(p) for p in frame.get("protections", [])][:50]
             inactive = frame.get("inactive")
             if isinstance(inactive, dict):
@@ -216,6 +225,7 @@ class Attempt:
         elif kind == "sandbox_error":
             problem = CallOutcome("error", error={"type": "SandboxError",
                                                   "message": str(frame.get("message"))[:500]})
+            self.result.sandbox_failed = True       # sent before any student code existed
             self._fill_remaining(problem)
             return "sandbox_error"
         elif kind == "import_error":
@@ -229,7 +239,8 @@ class Attempt:
             return "imported"
         elif kind == "start":
             e, c = self._position(frame)
-            self._exercise_changed = e != self.current
+            if self.current is not None and self.remaining.index(e) <= self.remaining.index(self.current):
+                raise framing.TransportError("an exercise started twice or out of order")
             self.current = e
             return "started"
         elif kind in ("result", "error"):

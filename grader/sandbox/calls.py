@@ -45,6 +45,7 @@ class RunOutcome:
     protections: list[str] = field(default_factory=list)
     inactive: dict[str, str] = field(default_factory=dict)    # protection -> why it was not active
     not_hidden: dict[str, str] = field(default_factory=dict)  # hidden path -> why it could not be
+    sandbox_failed: bool = False    # the child could not harden itself (the grader's failure)
 
 
 def describe_exit(status: int | None, limits: Limits) -> str:
