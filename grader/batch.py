@@ -83,7 +83,8 @@ class SandboxPool:
     def get(self):
         sandbox = getattr(self._local, "sandbox", None)
         if sandbox is not None and sandbox.process.poll() is not None:
-            sandbox = None          # the fork server died: never reuse it
+            sandbox.close()             # the fork server died: never reuse it (its uid is freed)
+            sandbox = None
         if sandbox is None:
             with self._lock:
                 sandbox = self._free.pop() if self._free else None
@@ -176,15 +177,15 @@ class Grader:
                                student=student)}
         return [self.shared.get(e.id) or per_student[e.id] for e in self.exercises]
 
-    def __call__(self, job: tuple[Student, str]) -> StudentRun:
-        student, key = job
+    def __call__(self, job: tuple[Student, str, bytes]) -> StudentRun:
+        student, key, source = job
         prepared = self.prepared_for(student.name)
         try:
             sandbox = self.pool.get()
             sandbox.wait_ready()    # a booting fork server is not this student's time
             ran = run_submission(student.path, prepared, sandbox, timeout=self.options.timeout,
                                  memory=self.options.memory, limits=self.options.limits,
-                                 display_name=student.label)
+                                 display_name=student.label, source=source)
         except Exception as exc:   # the sandbox failed, not the student: retried on the next run
             return StudentRun(student, key, prepared, None,
                               f"the grader could not run this submission: {type(exc).__name__}: {exc}")
@@ -201,7 +202,7 @@ class Grader:
             except Exception as exc:   # a plugin's bug: not the student's grade
                 problem = f"the grader could not decide this submission: {type(exc).__name__}: {exc}"
         if report is None:
-            report = problem_report(student.label, run.prepared, problem)
+            report = problem_report(student.label, self.exercises, problem)
             return Graded(student, report, _record(student, key, report, True), journaled=False)
         # a grader-side failure is not the student's grade: keep it out of the journal so a rerun
         # grades this student again
@@ -234,11 +235,10 @@ def _reason(exercise: ExerciseResult) -> str:
     return message.splitlines()[0][:200] if message else ""
 
 
-def problem_report(label: str, prepared: list[Prepared], reason: str) -> SubmissionReport:
+def problem_report(label: str, exercises: list[Exercise], reason: str) -> SubmissionReport:
     """A report that gives every exercise status `error` with the reason (nothing was run)."""
     results = []
-    for item in prepared:
-        exercise = item.exercise
+    for exercise in exercises:
         result = ExerciseResult(id=exercise.id, title=exercise.title, kind=exercise.kind, status="error",
                                 score=0.0, max_score=exercise.points, feedback="", checks=[],
                                 entries=list(exercise.entries), hints=[], visibility=exercise.visibility,
@@ -363,16 +363,16 @@ def run_batch(options: BatchOptions, plugins, *, progress_stream: TextIO = sys.s
     interrupted = False
     try:
         grader = Grader(options, plugins, pool, config)
-        todo: list[tuple[Student, str]] = []
+        todo: list[tuple[Student, str, bytes]] = []
         for student in students:
             if student.path is None:
-                report = problem_report(student.label, grader.prepared_for(student.name), student.problem)
+                report = problem_report(student.label, grader.exercises, student.problem)
                 results[student.name] = Graded(student, report, _record(student, "", report, True), journaled=False)
                 continue
             try:
                 source = student.path.read_bytes()
             except OSError as exc:
-                report = problem_report(student.label, grader.prepared_for(student.name),
+                report = problem_report(student.label, grader.exercises,
                                         f"cannot read {student.label}: {exc.strerror or exc}")
                 results[student.name] = Graded(student, report, _record(student, "", report, True), journaled=False)
                 continue
@@ -382,7 +382,7 @@ def run_batch(options: BatchOptions, plugins, *, progress_stream: TextIO = sys.s
                     and (isinstance(previous.get("report"), dict) or not needs_full_reports(options))):
                 results[student.name] = Graded(student, None, previous, resumed=True)
             else:
-                todo.append((student, key))
+                todo.append((student, key, source))   # graded as read here: what the key is of
         resumed = sum(g.resumed for g in results.values())
         progress = Progress(len(todo), progress_stream)
         with _StopOnSignal(executor) as stopper:

@@ -74,15 +74,15 @@ def run_submission(path: str | Path, prepared: list[Prepared], sandbox: Sandbox,
                    timeout: float | None = None, memory: int | None = None,
                    display_name: str | None = None,
                    hidden_paths: list[str | Path] | None = None,
-                   limits: dict | None = None) -> Ran:
+                   limits: dict | None = None, source: bytes | None = None) -> Ran:
     """Every call of a file in the sandbox, no verdict yet. `hidden_paths` are made unreadable to
     the student's code where the OS allows; by default the directories of the exercises and the
     submission's own directory (other students' files may sit beside it; the source itself is
-    sent to the sandbox in memory)."""
+    sent to the sandbox in memory). `source`: the file's bytes when the caller has read them."""
     started = time.perf_counter()
     name = display_name or str(path)
     try:
-        source = Path(path).read_bytes().decode("utf-8")
+        source = (Path(path).read_bytes() if source is None else source).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         problem = CallOutcome("error", error={"type": type(exc).__name__, "message": f"cannot read {name}: {exc}"})
         outcome = RunOutcome([[problem] * len(item.cases) for item in prepared], import_problem=problem)
@@ -161,7 +161,7 @@ def _settle(item: Prepared, outcomes: list[CallOutcome], plugins, functions: lis
     return result
 
 
-def _error_message(outcome: CallOutcome, exercise: Exercise, import_problem: CallOutcome | None) -> str:
+def _error_message(outcome: CallOutcome, import_problem: CallOutcome | None) -> str:
     error = outcome.error or {}
     kind, message = error.get("type", "error"), error.get("message", "")
     if outcome is import_problem or (import_problem is not None and outcome.error == import_problem.error):
@@ -192,7 +192,7 @@ def check_case(exercise: Exercise, case: Case, outcome: CallOutcome, plugins, fu
         return check
     if outcome.status != "ok":
         check.status = "timeout" if outcome.status == "timeout" else "error"
-        check.message = _error_message(outcome, exercise, import_problem)
+        check.message = _error_message(outcome, import_problem)
         check.traceback = list((outcome.error or {}).get("traceback") or [])
         return check
     try:

@@ -182,3 +182,14 @@ def test_each_call_reports_its_own_time(grade):
     slow = [case for case, s in seconds.items() if s >= 0.19]
     assert slow and len(slow) < len(seconds), seconds
     assert all(s < 0.1 for case, s in seconds.items() if case not in slow), seconds
+
+
+def test_the_bytes_a_caller_read_are_the_ones_graded(tmp_path, bank, sandbox, plugins, example_source):
+    # grader batch hashes a file for its journal key and grades those same bytes: an edit between
+    # the two reads cannot put one file's key beside another file's grade
+    from grader.engine import run_submission, settle_submission
+    path = tmp_path / "solution.py"
+    path.write_text("def sigmoid_derivative(x):\n    return x * 0\n")
+    prepared = [bank["sigmoid-derivative"]]
+    ran = run_submission(path, prepared, sandbox, source=example_source.encode())
+    assert statuses(settle_submission(ran, prepared, plugins)) == {"sigmoid-derivative": "passed"}

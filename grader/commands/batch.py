@@ -32,7 +32,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from grader.batch import BatchOptions, SandboxPool, run_batch
+    from grader.batch import BatchOptions, SandboxPool, discover_students, run_batch
     from grader.gradebook import summary_text
     if not args.directory.is_dir():
         raise UsageError(f"no such directory: {args.directory}")
@@ -44,8 +44,9 @@ def run(args) -> int:
     for output in (args.out, args.json, args.html):
         if output is not None and not output.parent.resolve().is_dir():
             raise UsageError(f"cannot write {output}: no directory {output.parent}")
-    # the fork servers boot while the exercises load; they never see a reference value
-    pool = SandboxPool(args.jobs)
+    # the fork servers boot while the exercises load; they never see a reference value (no more
+    # servers than students: each is an interpreter holding numpy)
+    pool = SandboxPool(min(args.jobs, max(1, len(discover_students(args.directory, args.filename)))))
     try:
         plugins = load_plugins()
         exercises = load_selected(args, plugins, args.exercise)
