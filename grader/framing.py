@@ -37,6 +37,26 @@ def write_frame(fd: int, message: dict) -> None:
         data = data[_os_write(fd, data):]
 
 
+_scan = json.decoder.JSONDecoder().scan_once     # json.loads without its per-call checks
+
+
+def parse(body: bytes) -> dict:
+    """One frame's JSON object; TransportError for anything else (a hostile child's bytes too:
+    invalid UTF-8, trailing data, nesting deep enough to exhaust the recursion limit)."""
+    try:
+        text = body.decode("utf-8")
+        frame, end = _scan(text, 0)
+    except StopIteration:
+        raise TransportError("malformed message: not JSON") from None
+    except (ValueError, RecursionError) as exc:
+        raise TransportError(f"malformed message: {type(exc).__name__}: {str(exc)[:200]}") from None
+    if end != len(text):
+        raise TransportError("malformed message: data after the JSON value")
+    if type(frame) is not dict:
+        raise TransportError("a message is not an object")
+    return frame
+
+
 class FrameReader:
     """Accumulates bytes from a pipe and yields complete, size-checked JSON frames."""
 
@@ -44,23 +64,21 @@ class FrameReader:
         self._buffer = bytearray()
 
     def feed(self, chunk: bytes) -> list[dict]:
-        self._buffer += chunk
-        frames = []
-        while len(self._buffer) >= _HEADER.size:
-            (size,) = _HEADER.unpack_from(self._buffer)
-            if size > MAX_FRAME:
-                raise TransportError(f"a message of {size} bytes exceeds the {MAX_FRAME} byte limit")
-            if len(self._buffer) < _HEADER.size + size:
-                break
-            body = bytes(self._buffer[_HEADER.size:_HEADER.size + size])
-            del self._buffer[:_HEADER.size + size]
-            try:
-                frame = json.loads(body)
-            except ValueError as exc:
-                raise TransportError(f"malformed message: {exc}") from None
-            if not isinstance(frame, dict):
-                raise TransportError("a message is not an object")
-            frames.append(frame)
+        buffer = self._buffer
+        buffer += chunk
+        frames, offset, available = [], 0, len(buffer)
+        try:
+            while available - offset >= _HEADER.size:
+                (size,) = _HEADER.unpack_from(buffer, offset)
+                if size > MAX_FRAME:
+                    raise TransportError(f"a message of {size} bytes exceeds the {MAX_FRAME} byte limit")
+                end = offset + _HEADER.size + size
+                if end > available:
+                    break
+                frames.append(parse(bytes(buffer[offset + _HEADER.size:end])))
+                offset = end
+        finally:
+            del buffer[:offset]
         return frames
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from typing import Any
 
 import numpy as np
@@ -29,9 +30,22 @@ _ndarray, _generic, _asarray, _contiguous = np.ndarray, np.generic, np.asarray, 
 _view, _tobytes = np.ndarray.view, np.ndarray.tobytes
 _b64encode = binascii.b2a_base64
 _tuple, _all, _complex, _list, _dict, _bool, _int = tuple, all, complex, list, dict, bool, int
-_b64decode, _np_dtype, _frombuffer = base64.b64decode, np.dtype, np.frombuffer
+_np_dtype, _frombuffer = np.dtype, np.frombuffer
 _INF, _NINF = float("inf"), float("-inf")
 _DTYPE_NAMES = {np.dtype(name): name for name in _ALLOWED_DTYPES}
+_ITEMSIZE = {name: np.dtype(name).itemsize for name in _ALLOWED_DTYPES}
+
+
+def _b64decode(text: str) -> bytes:
+    """Strict base64 (only the alphabet, correct padding) in C where Python has it (3.11)."""
+    return base64.b64decode(text.encode("ascii"), validate=True)
+
+
+try:
+    binascii.a2b_base64(b"", strict_mode=True)
+    _b64decode = functools.partial(binascii.a2b_base64, strict_mode=True)   # noqa: F811
+except TypeError:
+    pass
 
 
 def encode(value: Any, _depth: int = 0) -> Any:
@@ -111,15 +125,18 @@ def _as_list(items: Any) -> list:
 
 def _decode_array(node: dict) -> np.ndarray:
     dtype, shape, data = node.get("__nd__"), node.get("shape"), node.get("data")
-    if dtype not in _ALLOWED_DTYPES or not _isinstance(data, _str) or not _isinstance(shape, _list):
+    itemsize = _ITEMSIZE.get(dtype) if _type(dtype) is _str else None
+    if itemsize is None or _type(data) is not _str or _type(shape) is not _list or _len(shape) > 32:
         raise TransportError("malformed array")
-    if _len(shape) > 32 or not _all(_type(n) is _int and 0 <= n for n in shape):
-        raise TransportError("malformed array shape")
-    raw = _b64decode(data.encode("ascii"), validate=True)
-    itemsize = _np_dtype(dtype).itemsize
     count = 1
     for n in shape:
+        if _type(n) is not _int or n < 0:
+            raise TransportError("malformed array shape")
         count *= n
+    try:
+        raw = _b64decode(data)
+    except (binascii.Error, ValueError):
+        raise TransportError("malformed array data") from None
     if count * itemsize != _len(raw):
         raise TransportError("array data does not match its shape")
     return _frombuffer(raw, dtype=dtype).reshape(shape).copy()

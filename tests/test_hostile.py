@@ -107,6 +107,21 @@ def test_forged_messages_cost_only_the_exercise_and_never_the_time_limit(hostile
     assert "malformed" in report.exercises[0].feedback, report.exercises[0].feedback
 
 
+BAD_ARRAY = {"__nd__": "float64", "shape": [1], "data": "not base64!"}
+
+
+@pytest.mark.parametrize("frame", [
+    {"t": "result", "i": 0, "s": 0.0, "value": BAD_ARRAY},      # once escaped the grader as binascii.Error
+    {"t": "result", "i": 0, "s": 0.0, "value": 1.0},            # then the real answer: two for one call
+    {"t": "error", "i": 1, "s": 0.0, "type": "ValueError", "message": "x"},   # a call skipped
+], ids=["undecodable array", "a second answer for a call", "an answer out of turn"])
+def test_forged_answers_are_malformed_data_and_cost_only_the_exercise(hostile, frame):
+    report = hostile(correct_with(inside=forge(frame)) + GOOD_MATMUL, *TWO, timeout=5.0)
+    assert statuses(report) == {"sigmoid-derivative": "error", "matmul-backward": "passed"}
+    messages = [check.message for check in report.exercises[0].checks]
+    assert any("malformed" in message for message in messages), messages
+
+
 def test_a_forged_sandbox_failure_is_the_students_not_the_graders(tmp_path, bank, box):
     # the batch journals a student unless the sandbox itself failed: student code cannot claim that
     from grader.engine import run_submission

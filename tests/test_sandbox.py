@@ -181,6 +181,32 @@ def test_exceptions_travel_as_text_and_pickles_are_never_loaded():
             transport.decode(bad)
 
 
+@pytest.mark.parametrize("data", ["not base64!", "AAAAAAAAAAA", "AAAAAAAAAAé=", "=AAAAAAAAAAA"])
+def test_undecodable_array_data_is_a_transport_error(data):
+    # binascii.Error and UnicodeEncodeError once escaped decode and stopped the grader
+    with pytest.raises(transport.TransportError):
+        transport.decode({"__nd__": "float64", "shape": [1], "data": data})
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000 + b"]" * 100_000, b'{"t": "done"} trailing', b"\xff{}",
+                                  b"[1]", b"", b'{"t": '], ids=["deep", "trailing", "utf8", "list", "empty", "cut"])
+def test_a_frame_that_is_not_one_json_object_is_a_transport_error(body):
+    # a frame nested deeply enough to exhaust the recursion limit once escaped as RecursionError
+    from grader import framing
+    reader = framing.FrameReader()
+    with pytest.raises(framing.TransportError):
+        reader.feed(framing._HEADER.pack(len(body)) + body)
+
+
+def test_frames_cut_anywhere_are_put_back_together():
+    from grader import framing
+    data = b"".join(framing.pack({"t": "result", "i": i, "value": [i] * i}) for i in range(5))
+    for cut in range(1, len(data)):
+        reader = framing.FrameReader()
+        assert reader.feed(data[:cut]) + reader.feed(data[cut:]) == [
+            {"t": "result", "i": i, "value": [i] * i} for i in range(5)]
+
+
 def test_the_parent_rebuilds_arrays_as_plain_float_data():
     class Sneaky(np.ndarray):
         pass

@@ -245,6 +245,8 @@ class Attempt:
             return "started"
         elif kind in ("result", "error"):
             e, c = self._position(frame)
+            if frame["i"] != self.last_answered + 1 or e != self.current:
+                raise framing.TransportError("a call's answer out of order")    # one answer per call, in turn
             # the child times the call itself (frames are read in batches); a lie changes only
             # this figure, never a verdict or a limit, and it cannot exceed the time that passed
             elapsed = time.monotonic() - self.started
