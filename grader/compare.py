@@ -106,9 +106,12 @@ def within_tolerance(expected: np.ndarray, got: np.ndarray, tolerance: Tolerance
     return got.shape == expected.shape and not mismatch_mask(expected, got, tolerance).any()
 
 
+_SMALL = 32      # up to this many elements, plain floats decide a passing answer faster than numpy
+
+
 class _Reference:
     """What the rule needs of one reference array besides the answer, computed once per case."""
-    __slots__ = ("array", "allowed", "magnitude", "inverse")
+    __slots__ = ("array", "allowed", "magnitude", "inverse", "plain")
 
     def __init__(self, expected: np.ndarray, tolerance: Tolerance) -> None:
         self.array = expected
@@ -119,6 +122,10 @@ class _Reference:
         with np.errstate(over="ignore", divide="ignore"):
             inverse = 1.0 / self.magnitude
         self.inverse = inverse if np.isfinite(inverse).all() else None
+        # (r, allowed, 1/|r|) per element as Python floats: the same IEEE doubles, so the same verdict
+        self.plain = (list(zip(expected.ravel().tolist(), self.allowed.ravel().tolist(),
+                               inverse.ravel().tolist()))
+                      if self.inverse is not None and expected.size <= _SMALL else None)
 
 
 _REFERENCES: dict[tuple[int, float, float], _Reference] = {}
@@ -138,6 +145,21 @@ def _reference(expected: np.ndarray, tolerance: Tolerance) -> _Reference:
     return found
 
 
+def _passes_plainly(plain: list[tuple[float, float, float]], got: np.ndarray) -> tuple[float, float] | None:
+    """(max |s - r|, max |s - r| / |r|) when every element is within tolerance, else None (the
+    array path then finds the mismatches). NaN fails `<=`, so no NaN reaches the maxima."""
+    max_abs = max_rel = 0.0
+    for value, (reference, allowed, inverse) in zip(got.ravel().tolist(), plain):
+        diff = abs(value - reference)
+        if not diff <= allowed:
+            return None
+        if diff > max_abs:
+            max_abs = diff
+        if diff * inverse > max_rel:
+            max_rel = diff * inverse
+    return max_abs, max_rel
+
+
 def compare_arrays(expected: np.ndarray, got: np.ndarray, tolerance: Tolerance, worst: int = 3) -> Comparison:
     """Exact shape, then |s - r| <= rtol*|r| + atol*S per element, S = max(1, max|r|)."""
     if got.shape != expected.shape:
@@ -146,6 +168,10 @@ def compare_arrays(expected: np.ndarray, got: np.ndarray, tolerance: Tolerance, 
     if total == 0:
         return Comparison(True, total=0)
     reference = _reference(expected, tolerance)
+    if reference.plain is not None and got.dtype is _FLOAT64:
+        passed = _passes_plainly(reference.plain, got)
+        if passed is not None:
+            return Comparison(True, total=total, max_abs_error=passed[0], max_rel_error=passed[1])
     # one pass of array arithmetic: this runs for every case of every student
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         diff = np.abs(got - expected)

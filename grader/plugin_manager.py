@@ -95,6 +95,9 @@ class Plugins:
 
     pm: pluggy.PluginManager
     failures: list[PluginFailure] = field(default_factory=list)
+    # the single grader_compare implementation and how to call it directly (see compare)
+    _compare_impl: object = field(default=None, repr=False, compare=False)
+    _compare_direct: object = field(default=None, repr=False, compare=False)
 
     @cached_property
     def functions(self):
@@ -112,12 +115,14 @@ class Plugins:
     def compare(self, expected, got, tolerance):
         hook = self.pm.hook.grader_compare
         implementations = hook.get_hookimpls()
-        if len(implementations) == 1 and not (implementations[0].hookwrapper or getattr(implementations[0], "wrapper", False)):
-            # one plain implementation (the built-in rule): what pluggy would do, without its
-            # dispatch, which costs as much as the comparison of a small array
+        if len(implementations) == 1:
             only = implementations[0]
-            arguments = {"expected": expected, "got": got, "tolerance": tolerance}
-            return only.function(*[arguments[name] for name in only.argnames])
+            if only is not self._compare_impl:
+                self._compare_impl, self._compare_direct = only, _direct_call(only)
+            if self._compare_direct is not None:
+                # one plain implementation (the built-in rule): what pluggy would do, without its
+                # dispatch, which costs as much as the comparison of a small array
+                return self._compare_direct(expected, got, tolerance)
         return hook(expected=expected, got=got, tolerance=tolerance)
 
     def diagnose(self, exercise, case, expected, got, tolerance) -> list[str]:
@@ -127,6 +132,21 @@ class Plugins:
 
     def names(self) -> list[str]:
         return [name for name, _ in self.pm.list_name_plugin()]
+
+
+def _direct_call(implementation):
+    """fn(expected, got, tolerance) calling a plain hook implementation as pluggy would, or None
+    for a wrapper (pluggy must run those)."""
+    if implementation.hookwrapper or getattr(implementation, "wrapper", False):
+        return None
+    function, names = implementation.function, tuple(implementation.argnames)
+    if names == ("expected", "got", "tolerance"):
+        return function
+
+    def call(expected, got, tolerance):
+        arguments = {"expected": expected, "got": got, "tolerance": tolerance}
+        return function(*[arguments[name] for name in names])
+    return call
 
 
 @lru_cache(maxsize=1)

@@ -33,10 +33,12 @@ def _rule(expected: np.ndarray, got: np.ndarray, tolerance: Tolerance) -> tuple[
 @settings(max_examples=300, deadline=None)
 @given(data=st.data(), tolerance=TOLERANCES)
 def test_the_comparison_follows_the_rule_cached_or_not(data, tolerance):
-    shape = data.draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=4))
+    shape = data.draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=7))
+    # up to 49 elements: both the plain-float path (<= 32) and the array path
     finite = st.floats(-1e6, 1e6) | st.sampled_from([0.0, 1e-310, 5e-324])
     expected = data.draw(hnp.arrays(np.float64, shape, elements=finite))
-    got = data.draw(st.just(expected.copy()) | hnp.arrays(np.float64, shape, elements=FLOATS))
+    near = expected * (1 + data.draw(hnp.arrays(np.float64, shape, elements=st.floats(-1e-6, 1e-6))))
+    got = data.draw(st.just(expected.copy()) | st.just(near) | hnp.arrays(np.float64, shape, elements=FLOATS))
     mismatched, max_abs, max_rel = _rule(expected, got, tolerance)
     frozen = expected.copy()
     frozen.setflags(write=False)                   # read-only: its reference data is cached
@@ -46,6 +48,16 @@ def test_the_comparison_follows_the_rule_cached_or_not(data, tolerance):
         assert comparison.mismatched == mismatched
         assert comparison.max_abs_error == pytest.approx(max_abs, nan_ok=True)
         assert comparison.max_rel_error == pytest.approx(max_rel, rel=1e-12, nan_ok=True)
+
+
+def test_the_largest_errors_may_come_from_different_elements():
+    expected = np.array([1000.0, 0.001, 5.0])
+    expected.setflags(write=False)
+    got = np.array([1000.0005, 0.0011, 5.0])       # largest |s - r| first, largest relative second
+    comparison = compare_arrays(expected, got, Tolerance(rtol=1e-3, atol=1e-4))
+    assert comparison.passed
+    assert comparison.max_abs_error == pytest.approx(5e-4)
+    assert comparison.max_rel_error == pytest.approx(0.1)
 
 
 @pytest.mark.parametrize("tiny", [0.0, 1e-310, 5e-324])

@@ -24,7 +24,7 @@ import sys
 import tempfile
 
 from grader import transport
-from grader.sandbox import hardening, reaper
+from grader.sandbox import hardening, linux, reaper
 
 
 # Imported once, before any fork: after the uid drop a child cannot read the Python installation
@@ -158,7 +158,7 @@ class Zygote:
         if self.uid is not None:
             os.chown(workdir, self.uid, self.uid)
         job.update(workdir=workdir, uid=self.uid, server_pid=os.getpid(), uid_reason=self.uid_reason)
-        pid = os.fork()
+        pid = linux.lean_fork()
         if pid == 0:
             self._become_child(job, result_fd, output_fd, payload_fd)
         for fd in (result_fd, output_fd, payload_fd):
