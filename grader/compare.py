@@ -22,6 +22,7 @@ class WrongStructure(AnswerError):
 
 
 _FLOAT64 = np.dtype(np.float64)
+_INF = float("inf")
 
 
 def _looks_numeric(value: Any) -> bool:
@@ -122,10 +123,13 @@ class _Reference:
         with np.errstate(over="ignore", divide="ignore"):
             inverse = 1.0 / self.magnitude
         self.inverse = inverse if np.isfinite(inverse).all() else None
-        # (r, allowed, 1/|r|) per element as Python floats: the same IEEE doubles, so the same verdict
-        self.plain = (list(zip(expected.ravel().tolist(), self.allowed.ravel().tolist(),
-                               inverse.ravel().tolist()))
-                      if self.inverse is not None and expected.size <= _SMALL else None)
+        # per element (r, allowed, 1/|r|), or (r, allowed, |r|) to divide by where some 1/|r| is
+        # not finite, as Python floats: the same IEEE doubles and operations as below, the same verdict
+        self.plain = None
+        if expected.size <= _SMALL:
+            factor = self.magnitude if self.inverse is None else inverse
+            self.plain = (self.inverse is None, list(zip(expected.ravel().tolist(), self.allowed.ravel().tolist(),
+                                                         factor.ravel().tolist())))
 
 
 _REFERENCES: dict[tuple[int, float, float], _Reference] = {}
@@ -145,18 +149,23 @@ def _reference(expected: np.ndarray, tolerance: Tolerance) -> _Reference:
     return found
 
 
-def _passes_plainly(plain: list[tuple[float, float, float]], got: np.ndarray) -> tuple[float, float] | None:
+def _passes_plainly(plain: tuple[bool, list[tuple[float, float, float]]], got: np.ndarray) -> tuple[float, float] | None:
     """(max |s - r|, max |s - r| / |r|) when every element is within tolerance, else None (the
     array path then finds the mismatches). NaN fails `<=`, so no NaN reaches the maxima."""
+    divide, elements = plain
     max_abs = max_rel = 0.0
-    for value, (reference, allowed, inverse) in zip(got.ravel().tolist(), plain):
+    for value, (reference, allowed, factor) in zip(got.ravel().tolist(), elements):
         diff = abs(value - reference)
         if not diff <= allowed:
             return None
         if diff > max_abs:
             max_abs = diff
-        if diff * inverse > max_rel:
-            max_rel = diff * inverse
+        if divide:      # as np.divide(diff, |r|, where=|r| > 0), else inf or 0
+            relative = diff / factor if factor > 0 else (_INF if diff > 0 else 0.0)
+        else:
+            relative = diff * factor
+        if relative > max_rel:
+            max_rel = relative
     return max_abs, max_rel
 
 
