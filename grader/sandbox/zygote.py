@@ -91,6 +91,7 @@ class Zygote:
         signal.set_wakeup_fd(self.wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         self.sandbox_root = tempfile.mkdtemp(prefix="grader-sandbox-")
+        self.runs = 0
         os.chmod(self.sandbox_root, 0o711)       # the sandbox uid may enter its own directory only
         self.hidden: dict[str, str | None] = {}  # path -> None (hidden) or why it is not
         self.needed = [os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, self.sandbox_root,
@@ -154,7 +155,9 @@ class Zygote:
     def start(self, job: dict, result_fd: int, output_fd: int, payload_fd: int) -> None:
         self.clean_up()                          # whatever an earlier run left is gone first
         not_hidden = self._hide([str(p) for p in job.get("hidden", [])])
-        workdir = tempfile.mkdtemp(dir=self.sandbox_root)
+        self.runs += 1        # the root is root's alone (0o711): a plain counter names the directory
+        workdir = os.path.join(self.sandbox_root, str(self.runs))
+        os.mkdir(workdir, 0o700)
         if self.uid is not None:
             os.chown(workdir, self.uid, self.uid)
         job.update(workdir=workdir, uid=self.uid, server_pid=os.getpid(), uid_reason=self.uid_reason)
@@ -230,8 +233,15 @@ class Zygote:
             os.killpg(pid, signal.SIGKILL)       # descendants left in its process group
         except (ProcessLookupError, PermissionError):
             pass
-        shutil.rmtree(workdir, ignore_errors=True)
+        _remove_directory(workdir)
         self.send({"op": "exited", "pid": pid, "status": os.waitstatus_to_exitcode(status)})
+
+
+def _remove_directory(path: str) -> None:
+    try:
+        os.rmdir(path)          # most runs leave their directory empty: one call
+    except OSError:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _remove(path: str) -> None:
