@@ -120,22 +120,26 @@ def test_the_fork_server_is_a_fresh_interpreter_not_a_fork_of_the_grader(sandbox
 def test_the_child_is_never_sent_a_reference_value(sandbox, bank, monkeypatch):
     from grader import framing
     from grader.engine import _exercise_run
+    from grader.sandbox import client
     sent: list[bytes] = []
-    original = framing.pack
-    monkeypatch.setattr(framing, "pack", lambda message: sent.append(original(message)) or sent[-1])
+    pack, anonymous_file = framing.pack, client._anonymous_file
+    # everything that leaves the grader: control messages and the child's payload file
+    monkeypatch.setattr(framing, "pack", lambda message: sent.append(pack(message)) or sent[-1])
+    monkeypatch.setattr(client, "_anonymous_file", lambda data: sent.append(data) or anonymous_file(data))
     item = bank[ONE]
     outcome = sandbox.run(CORRECT, "/nonexistent/solution.py", [_exercise_run(item, None, None)])
     assert [o.status for o in outcome.outcomes[0]] == ["ok"] * len(item.cases)
     wire = b"".join(sent)
     assert all(data in wire for data in _array_inputs(item))               # the inputs are sent
     for case in item.cases:
-        encoded = transport.encode(np.asarray(case.expected, dtype=float))
-        assert encoded["data"].encode() not in wire                         # the references never
+        expected = np.asarray(case.expected, dtype=float)
+        for form in (expected.tobytes(), transport.encode(expected)["data"].encode()):
+            assert form not in wire                                         # the references never
 
 
 def _array_inputs(item) -> list[bytes]:
-    """The wire form of a prepared exercise's array inputs (at least one)."""
-    found = [transport.encode(arg)["data"].encode() for case in item.cases for arg in case.args
+    """The bytes of a prepared exercise's array inputs, as they travel (at least one)."""
+    found = [np.ascontiguousarray(arg).tobytes() for case in item.cases for arg in case.args
              if isinstance(arg, np.ndarray) and arg.size > 2]
     assert found
     return found

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from grader import framing
 from grader.sandbox.calls import CallOutcome, ExerciseRun, RunOutcome, describe_exit
+from grader.sandbox import payload
 from grader.sandbox.limits import Limits
 
 if TYPE_CHECKING:
@@ -42,10 +43,7 @@ class Attempt:
         cpu = limits.cpu or (import_timeout + sum(exercises[e].limits.wall for e in remaining))
         # what the fork server reads; the submission and its inputs go to the child alone (payload)
         self.job = {"limits": limits.as_dict(), "cpu_seconds": cpu, "hidden": list(hidden)}
-        self.payload = {"source": source, "filename": filename,
-                        # "e" lets the child announce only the first call of each exercise (fewer frames)
-                        "calls": [{"entry": exercises[e].calls[c].entry, "args": exercises[e].calls[c].args,
-                                   "e": e} for e, c in self.index]}
+        self.payload = payload.pack(source, filename, payload.calls_blob(exercises, self.index))
         self.import_timeout = import_timeout
         self.frames = framing.FrameReader()
         self.current: int | None = None       # exercise being run

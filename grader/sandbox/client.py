@@ -246,11 +246,11 @@ class Sandbox:
         active.append("output cap")
         result.protections, result.inactive = active, {k: v for k, v in inactive.items() if k not in active}
 
-    def _start(self, job: dict, payload: dict) -> tuple[int, int, int, dict]:
+    def _start(self, job: dict, payload: bytes) -> tuple[int, int, int, dict]:
         """Ask the fork server for a child. The submission and its inputs (`payload`) travel in an
         anonymous file that only the child reads: the fork server, whose memory every later child
         inherits, never holds one student's code or a hidden case's inputs."""
-        payload_fd = _anonymous_file(framing.pack(payload))
+        payload_fd = _anonymous_file(payload)
         result_r, result_w = os.pipe()
         output_r, output_w = os.pipe()
         _widen_pipe(output_w)

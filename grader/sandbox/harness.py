@@ -17,7 +17,7 @@ import types
 import numpy as np
 
 from grader import framing, transport
-from grader.sandbox import hardening
+from grader.sandbox import hardening, payload
 
 _write_frame = transport.write_frame
 _encode = transport.encode
@@ -91,10 +91,7 @@ def read_payload(fd: int) -> dict:
             break
         chunks.append(chunk)
     os.close(fd)
-    frames = framing.FrameReader().feed(b"".join(chunks))
-    if _len(frames) != 1:
-        raise framing.TransportError("the payload is not one message")
-    return frames[0]
+    return payload.unpack(b"".join(chunks))
 
 
 def run(job: dict, result_fd: int, output_fd: int, payload_fd: int, functions) -> None:
