@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 
 MAX_FRAME = 64 * 1024 * 1024          # a bigger answer is refused, not buffered
@@ -96,39 +97,36 @@ def output_mark(label: str) -> bytes:
 
 
 class OutputSplitter:
-    """Splits captured output at the markers: feed(chunk) -> [(text, label that ends it or None)]."""
+    """Splits captured output at the markers: feed(chunk) -> [(text, label that ends it or None)].
+    A marker's label is at most 23 bytes; an opening cut off by the read waits for the rest."""
 
     def __init__(self) -> None:
         self._pending = b""
 
     def feed(self, chunk: bytes) -> list[tuple[bytes, str | None]]:
-        data, pieces = self._pending + chunk, []
-        while True:
-            start = data.find(MARK_OPEN)
-            if start < 0:
-                break
-            end = data.find(MARK_CLOSE, start + len(MARK_OPEN), start + len(MARK_OPEN) + _LONGEST_LABEL + 1)
-            if end < 0:
-                if len(data) - start < len(MARK_OPEN) + _LONGEST_LABEL + len(MARK_CLOSE):
-                    break                          # a marker cut by the read: wait for the rest
-                pieces.append((data[:start + 1], None))   # not a marker after all: plain text
-                data = data[start + 1:]
-                continue
-            label = data[start + len(MARK_OPEN):end].decode("ascii", "replace")
-            pieces.append((data[:start], label))
-            data = data[end + len(MARK_CLOSE):]
-        keep = _partial_mark(data)
-        pieces.append((data[:len(data) - keep], None))
-        self._pending = data[len(data) - keep:]
-        return [(text, label) for text, label in pieces if text or label is not None]
+        data = self._pending + chunk if self._pending else chunk
+        pieces, position = [], 0
+        for match in _MARK.finditer(data):       # one C scan: most runs print nothing but markers
+            pieces.append((data[position:match.start()], match.group(1).decode("ascii", "replace")))
+            position = match.end()
+        end = len(data) - _partial_mark(data, position)
+        if end > position:
+            pieces.append((data[position:end], None))
+        self._pending = data[end:]
+        return pieces
 
 
-def _partial_mark(data: bytes) -> int:
-    """How many bytes at the end of `data` may start a marker (kept until more arrives)."""
-    start = data.find(MARK_OPEN)
+_MARK = re.compile(re.escape(MARK_OPEN) + rb"(.{0,%d}?)" % (_LONGEST_LABEL - 1) + re.escape(MARK_CLOSE), re.DOTALL)
+_WINDOW = len(MARK_OPEN) + _LONGEST_LABEL + len(MARK_CLOSE)
+
+
+def _partial_mark(data: bytes, after: int) -> int:
+    """How many bytes at the end of `data` (past `after`) may start a marker that the next read
+    completes: an opening too close to the end to tell, or the start of one."""
+    start = data.find(MARK_OPEN, max(after, len(data) - _WINDOW + 1))
     if start >= 0:
         return len(data) - start
-    for size in range(min(len(MARK_OPEN) - 1, len(data)), 0, -1):
+    for size in range(min(len(MARK_OPEN) - 1, len(data) - after), 0, -1):
         if MARK_OPEN.startswith(data[-size:]):
             return size
     return 0

@@ -78,14 +78,15 @@ class Attempt:
         except BlockingIOError:     # only when draining: nothing more right now
             return False
         for data, label in self.splitter.feed(chunk):
-            room = self.limits.output - self.output_kept
-            kept = data[:max(room, 0)]
-            text = kept.decode("utf-8", "replace")
-            self.result.output += text
-            self.output_kept += len(kept)
-            self.result.output_dropped += len(data) - len(kept)
-            self.unmarked += text
-            if label is not None:
+            if data:                # most calls print nothing: their piece is a bare marker
+                room = self.limits.output - self.output_kept
+                kept = data[:max(room, 0)]
+                text = kept.decode("utf-8", "replace")
+                self.result.output += text
+                self.output_kept += len(kept)
+                self.result.output_dropped += len(data) - len(kept)
+                self.unmarked += text
+            if label is not None and self.unmarked:
                 self.output_by_mark[label] = self.output_by_mark.get(label, "") + self.unmarked
                 self.unmarked = ""
         return bool(chunk)
@@ -208,11 +209,34 @@ class Attempt:
         at this point (the protocol: ready, imported or import_error, then per exercise a start
         and its results, exercises only ever moving forward, then done)."""
         kind = frame.get("t")
+        if kind == "result" or kind == "error":     # most frames: checked first
+            if phase != "run":
+                raise framing.TransportError("a call's message before the import finished")
+            e, c = self._position(frame)
+            if frame["i"] != self.last_answered + 1 or e != self.current:
+                raise framing.TransportError("a call's answer out of order")    # one answer per call, in turn
+            # the child times the call itself (frames are read in batches); a lie changes only
+            # this figure, never a verdict or a limit, and it cannot exceed the time that passed
+            elapsed = time.monotonic() - self.started
+            reported = frame.get("s")
+            seconds = min(reported, elapsed) if type(reported) is float and reported >= 0 else 0.0
+            if kind == "result":
+                try:
+                    value = _decode(frame.get("value"))
+                    outcome = CallOutcome("ok", value=value)
+                except framing.TransportError as exc:
+                    outcome = CallOutcome("error", error={"type": "TransportError", "message": str(exc)})
+            else:
+                outcome = CallOutcome("error", error=_clean_error(frame, self.limits))
+            outcome.seconds = seconds               # its output is attributed at the end (markers)
+            self.result.outcomes[e][c] = outcome
+            self.last_answered = frame["i"]
+            return kind
         if kind in ("ready", "sandbox_error") and self.ready_seen:
             raise framing.TransportError(f"a second '{kind}' message")
         if kind in ("imported", "import_error") and (phase != "import" or not self.ready_seen):
             raise framing.TransportError(f"an '{kind}' message out of order")
-        if kind in ("start", "result", "error") and phase != "run":
+        if kind == "start" and phase != "run":
             raise framing.TransportError("a call's message before the import finished")
         if kind == "ready":
             self.ready_seen = True
@@ -241,26 +265,6 @@ class Attempt:
                 raise framing.TransportError("an exercise started twice or out of order")
             self.current = e
             return "started"
-        elif kind in ("result", "error"):
-            e, c = self._position(frame)
-            if frame["i"] != self.last_answered + 1 or e != self.current:
-                raise framing.TransportError("a call's answer out of order")    # one answer per call, in turn
-            # the child times the call itself (frames are read in batches); a lie changes only
-            # this figure, never a verdict or a limit, and it cannot exceed the time that passed
-            elapsed = time.monotonic() - self.started
-            reported = frame.get("s")
-            seconds = min(reported, elapsed) if type(reported) is float and reported >= 0 else 0.0
-            if kind == "result":
-                try:
-                    value = _decode(frame.get("value"))
-                    outcome = CallOutcome("ok", value=value)
-                except framing.TransportError as exc:
-                    outcome = CallOutcome("error", error={"type": "TransportError", "message": str(exc)})
-            else:
-                outcome = CallOutcome("error", error=_clean_error(frame, self.limits))
-            outcome.seconds = seconds               # its output is attributed at the end (markers)
-            self.result.outcomes[e][c] = outcome
-            self.last_answered = frame["i"]
         elif kind == "done":
             return "done"
         return kind or ""
