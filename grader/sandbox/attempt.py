@@ -178,7 +178,7 @@ class Attempt:
         finally:
             selector.close()
             if not exited:
-                self.sandbox._kill(pid)
+                self.sandbox._kill(pid, clean=True)
             self._drain_output(output_r)
             self._attribute_output()
             os.close(result_r)

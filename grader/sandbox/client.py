@@ -83,6 +83,7 @@ class Sandbox:
         self.control = parent_end
         self.reader = framing.FrameReader()
         self.inbox: list[dict] = []
+        self._cleans_pending = 0             # "cleaned" answers still to come (see _finish)
         self.ready = False
         self.server_report: dict = {}
 
@@ -222,11 +223,17 @@ class Sandbox:
         return False
 
     def _finish(self) -> None:
-        """Return only when nothing of this submission runs any more (daemons included)."""
+        """Return only when nothing of this submission runs any more (daemons included). The
+        server answers requests in order: the last "cleaned" comes after every earlier kill."""
         try:
-            self.control.sendall(framing.pack({"op": "clean"}))
-            self._wait_for("cleaned", timeout=10.0)
+            if not self._cleans_pending:
+                self.control.sendall(framing.pack({"op": "clean"}))
+                self._cleans_pending = 1
+            while self._cleans_pending:
+                self._wait_for("cleaned", timeout=10.0)
+                self._cleans_pending -= 1
         except (OSError, SandboxError):
+            self._cleans_pending = 0
             if not self._server_alive():
                 self._restart_if_dead()
         self.inbox = [m for m in self.inbox if m.get("op") != "exited"]
@@ -266,11 +273,14 @@ class Sandbox:
         started = self._wait_for("started")
         return started["pid"], result_r, output_r, started.get("not_hidden") or {}
 
-    def _kill(self, pid: int) -> None:
+    def _kill(self, pid: int, clean: bool = False) -> None:
+        """Kill a child's process group; `clean`: and everything it left (answered by "cleaned")."""
         try:
-            self.control.sendall(framing.pack({"op": "kill", "pid": pid}))
+            self.control.sendall(framing.pack({"op": "kill", "pid": pid, "clean": True} if clean
+                                              else {"op": "kill", "pid": pid}))
         except OSError:
-            pass
+            return
+        self._cleans_pending += clean
 
 
 def _anonymous_file(data: bytes) -> int:

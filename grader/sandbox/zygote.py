@@ -10,6 +10,7 @@ Protocol on the control socket (length-prefixed JSON, see grader.transport):
   zygote -> {"op": "exited", "pid": N, "status": code or -signal}
   parent -> {"op": "kill", "pid": N};  {"op": "quit"}
   parent -> {"op": "clean"}  (the run is over: kill and reap everything)  zygote -> {"op": "cleaned"}
+  parent -> {"op": "kill", "pid": N, "clean": true}  (both at once)      zygote -> {"op": "cleaned"}
 """
 from __future__ import annotations
 
@@ -77,6 +78,7 @@ class Zygote:
         self.reader = transport.FrameReader()
         self.pending_fds: list[int] = []
         self.children: dict[int, str] = {}       # pid -> its private working directory
+        self.killed: set[int] = set()            # children the grader killed (no "exited" needed)
         self.dirty = False                       # a run may have left processes or files
         self.harness, self.student_function = _preload()
         gc.collect()
@@ -137,9 +139,12 @@ class Zygote:
                 self.start(message["job"], result_fd, output_fd, payload_fd)
             elif op == "kill":
                 self.kill(int(message["pid"]))
+                if message.get("clean"):         # the run is over: one message instead of two
+                    self.clean_up()
+                    self.send({"op": "cleaned"})
             elif op == "clean":
                 self.clean_up()
-                self.send({"op": "cleaned", "children": len(reaper.children())})
+                self.send({"op": "cleaned"})
             elif op == "quit":
                 return False
         return True
@@ -182,6 +187,7 @@ class Zygote:
     def kill(self, pid: int) -> None:
         if pid not in self.children:
             return
+        self.killed.add(pid)      # the grader asked: it does not wait to hear of the exit
         try:
             os.killpg(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -234,7 +240,10 @@ class Zygote:
         except (ProcessLookupError, PermissionError):
             pass
         _remove_directory(workdir)
-        self.send({"op": "exited", "pid": pid, "status": os.waitstatus_to_exitcode(status)})
+        if pid in self.killed:
+            self.killed.discard(pid)
+        else:
+            self.send({"op": "exited", "pid": pid, "status": os.waitstatus_to_exitcode(status)})
 
 
 def _remove_directory(path: str) -> None:
