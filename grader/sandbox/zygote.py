@@ -14,6 +14,7 @@ Protocol on the control socket (length-prefixed JSON, see grader.transport):
 """
 from __future__ import annotations
 
+import _signal
 import gc
 import json
 import os
@@ -34,6 +35,10 @@ PRELOAD = ("numpy", "numpy.linalg", "numpy.random", "numpy.fft", "math", "cmath"
            "itertools", "collections", "statistics", "fractions", "decimal", "operator", "typing",
            "dataclasses", "copy", "time", "re", "string", "json", "warnings", "traceback", "numbers",
            "heapq", "bisect", "array", "struct", "enum", "abc", "encodings.idna")
+
+
+_CHILD_DEFAULT_SIGNALS = tuple(int(s) for s in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE))
+_SIG_DFL = int(signal.SIG_DFL)
 
 
 class StudentFunctions:
@@ -177,9 +182,9 @@ class Zygote:
 
     def _become_child(self, job: dict, result_fd: int, output_fd: int, payload_fd: int) -> None:
         try:
-            signal.set_wakeup_fd(-1)
-            for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
-                signal.signal(sig, signal.SIG_DFL)
+            _signal.set_wakeup_fd(-1)
+            for sig in _CHILD_DEFAULT_SIGNALS:      # the C functions: signal.signal converts to enums
+                _signal.signal(sig, _SIG_DFL)
             self.harness.run(job, result_fd, output_fd, payload_fd, self.student_function)
         finally:
             os._exit(5)
