@@ -87,14 +87,27 @@ def _encode_array(value: Any) -> dict:
 
 # ---- decoding (parent side): validate everything, rebuild only plain values --------------------
 
-def decode(node: Any, _depth: int = 0) -> Any:
-    """Rebuild a value from its description; raises TransportError on anything malformed."""
+def decode(node: Any) -> Any:
+    """Rebuild a value from its description; raises TransportError on anything malformed (a
+    hostile child's data included: no other exception may reach the grader from here)."""
+    try:
+        return _decode_node(node, 0)
+    except TransportError:
+        raise
+    except (TypeError, ValueError, OverflowError, RecursionError, MemoryError) as exc:
+        raise TransportError(f"malformed value ({type(exc).__name__})") from None
+
+
+def _decode_node(node: Any, _depth: int) -> Any:
     if _depth > 40:
         raise TransportError("value nested too deeply")
     if node is None or _isinstance(node, (_bool, _float, _str)):
         return node
     if _isinstance(node, _int):
-        return _float(node)
+        try:
+            return _float(node)
+        except OverflowError:
+            raise TransportError("an integer too large for a float") from None
     if not _isinstance(node, _dict):
         raise TransportError(f"unexpected {_type(node).__name__} in a value")
     if "__float__" in node:
@@ -103,10 +116,16 @@ def decode(node: Any, _depth: int = 0) -> Any:
             raise TransportError("malformed special float")
         return _float(text)
     if "__complex__" in node:
-        re_, im = node["__complex__"]
-        return _complex(_float(re_), _float(im))
+        parts = node["__complex__"]
+        if (_type(parts) is not _list or _len(parts) != 2
+                or not _all(_type(part) in (_str, _float, _int) for part in parts)):
+            raise TransportError("malformed complex number")
+        try:
+            return _complex(_float(parts[0]), _float(parts[1]))
+        except (ValueError, OverflowError):
+            raise TransportError("malformed complex number") from None
     if "__seq__" in node:
-        items = [decode(item, _depth + 1) for item in _as_list(node.get("items"))]
+        items = [_decode_node(item, _depth + 1) for item in _as_list(node.get("items"))]
         return _tuple(items) if node["__seq__"] == "tuple" else items
     if "__nd__" in node:
         return _decode_array(node)
@@ -132,11 +151,14 @@ def _decode_array(node: dict) -> np.ndarray:
     if (itemsize is None or (raw is None and _type(data) is not _str)
             or _type(shape) is not _list or _len(shape) > 32):
         raise TransportError("malformed array")
-    count = 1
+    count = extent = 1          # elements, and the product of the non-zero sides (numpy's limit)
     for n in shape:
         if _type(n) is not _int or n < 0:
             raise TransportError("malformed array shape")
         count *= n
+        extent *= n or 1
+    if extent > MAX_FRAME:
+        raise TransportError("array shape too large")
     if raw is None:
         try:
             raw = _b64decode(data)

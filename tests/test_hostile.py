@@ -114,7 +114,10 @@ BAD_ARRAY = {"__nd__": "float64", "shape": [1], "data": "not base64!"}
     {"t": "result", "i": 0, "s": 0.0, "value": BAD_ARRAY},      # once escaped the grader as binascii.Error
     {"t": "result", "i": 0, "s": 0.0, "value": 1.0},            # then the real answer: two for one call
     {"t": "error", "i": 1, "s": 0.0, "type": "ValueError", "message": "x"},   # a call skipped
-], ids=["undecodable array", "a second answer for a call", "an answer out of turn"])
+    {"t": "result", "i": 0, "s": 0.0, "value": {"__complex__": 1}},            # once TypeError
+    {"t": "result", "i": 0, "s": 0.0, "value": {"__nd__": "float64", "shape": [0, 2 ** 70], "data": ""}},
+], ids=["undecodable array", "a second answer for a call", "an answer out of turn", "a malformed complex",
+        "an impossible shape"])
 def test_forged_answers_are_malformed_data_and_cost_only_the_exercise(hostile, frame):
     report = hostile(correct_with(inside=forge(frame)) + GOOD_MATMUL, *TWO, timeout=5.0)
     assert statuses(report) == {"sigmoid-derivative": "error", "matmul-backward": "passed"}

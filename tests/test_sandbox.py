@@ -7,6 +7,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import grader_for, statuses
 from hostile_helpers import CORRECT, DAEMON, IS_ROOT_LINUX, correct_with, namespaces, processes_of_uid, zombie_free
@@ -55,6 +57,33 @@ def _children(pid: int) -> list[int]:
 def test_unknown_protection_names_are_refused():
     with pytest.raises(SandboxError, match="unknown protection"):
         Sandbox(disable={"netwrok"})
+
+
+def test_a_run_directory_taken_by_the_previous_student_is_skipped(tmp_path, plugins, bank):
+    # without the uid drop a child runs as the fork server's user and can create the next run's
+    # directory name (a counter): the server takes the next free one instead of failing
+    taker = correct_with(inside="""
+    import os
+    here = os.getcwd()
+    os.makedirs(os.path.join(os.path.dirname(here), str(int(os.path.basename(here)) + 1)), exist_ok=True)
+    """)
+    with Sandbox(disable=["uid"]) as box:
+        first = grade_in(box, tmp_path, plugins, bank, taker)
+        server = box.process.pid
+        second = grade_in(box, tmp_path, plugins, bank, CORRECT)
+        assert box.process.pid == server and box.process.poll() is None     # not restarted
+    assert statuses(first) == statuses(second) == {ONE: "passed"}
+
+
+def test_the_fork_server_outlives_a_ctrl_c(sandbox, tmp_path, plugins, bank):
+    # Ctrl-C reaches the whole process group; the server ends when the grader closes its socket
+    import signal
+    sandbox.wait_ready()
+    server = sandbox.process.pid
+    os.kill(server, signal.SIGINT)
+    report = grade_in(sandbox, tmp_path, plugins, bank, CORRECT)
+    assert statuses(report) == {ONE: "passed"}
+    assert sandbox.process.pid == server and sandbox.process.poll() is None       # not restarted
 
 
 def test_the_environment_variable_switches_protections_off(monkeypatch, tmp_path, plugins, bank):
@@ -183,6 +212,35 @@ def test_exceptions_travel_as_text_and_pickles_are_never_loaded():
                 {"__nd__": "float64", "shape": [-1], "data": ""}, {"__float__": "1e400"}, [1, 2]):
         with pytest.raises(transport.TransportError):
             transport.decode(bad)
+
+
+_TAGS = ["__float__", "__complex__", "__seq__", "items", "__nd__", "shape", "data", "raw", "__object__", "__fn__"]
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-10 ** 400, 10 ** 400) | st.floats() | st.text(max_size=12)
+    | st.sampled_from(["nan", "inf", "tuple", "list", "float64", "AAAAAAAAAAA=", ""]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(_TAGS) | st.text(max_size=4),
+                                                                inner, max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=800, deadline=None)
+@given(_JSON)
+def test_decoding_anything_a_child_can_send_raises_only_transport_errors(node):
+    # a hostile child's values once escaped as TypeError, ValueError or OverflowError and stopped
+    # the grader (or, in a batch, left the student ungraded as a grader failure)
+    try:
+        transport.decode(node)
+    except transport.TransportError:
+        pass
+
+
+@pytest.mark.parametrize("node", [
+    {"__complex__": 1}, {"__complex__": ["a", "b"]}, {"__complex__": ["1", "2", "3"]}, 10 ** 400,
+    {"__nd__": "float64", "shape": [0, 2 ** 70], "data": ""},
+    {"__nd__": "float64", "shape": [0, 2 ** 62, 2 ** 62], "data": ""}])
+def test_values_that_escaped_decoding_are_transport_errors(node):
+    with pytest.raises(transport.TransportError):
+        transport.decode(node)
 
 
 @pytest.mark.parametrize("data", ["not base64!", "AAAAAAAAAAA", "AAAAAAAAAAé=", "=AAAAAAAAAAA"])
