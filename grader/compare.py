@@ -126,7 +126,7 @@ class _Reference:
         # per element (r, allowed, 1/|r|), or (r, allowed, |r|) to divide by where some 1/|r| is
         # not finite, as Python floats: the same IEEE doubles and operations as below, the same verdict
         self.plain = None
-        if expected.size <= _SMALL:
+        if expected.size <= _SMALL and np.isfinite(expected).all():     # 0 * inf would be NaN below
             factor = self.magnitude if self.inverse is None else inverse
             self.plain = (self.inverse is None, list(zip(expected.ravel().tolist(), self.allowed.ravel().tolist(),
                                                          factor.ravel().tolist())))

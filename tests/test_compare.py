@@ -60,6 +60,17 @@ def test_the_largest_errors_may_come_from_different_elements():
     assert comparison.max_rel_error == pytest.approx(0.1)
 
 
+def test_an_infinite_reference_gives_the_rules_figures():
+    # |r| = inf allows any finite answer there; its relative error, inf * 0, is NaN as in the rule
+    expected = np.array([np.inf, 1.0])
+    expected.setflags(write=False)
+    got = np.array([5.0, 1.0])
+    mismatched, max_abs, max_rel = _rule(expected, got, Tolerance(rtol=1e-3))
+    comparison = compare_arrays(expected, got, Tolerance(rtol=1e-3))
+    assert comparison.passed and mismatched == 0
+    assert np.isnan(max_rel) and np.isnan(comparison.max_rel_error)
+
+
 @pytest.mark.parametrize("tiny", [0.0, 1e-310, 5e-324])
 def test_relative_error_where_the_reference_is_zero_or_subnormal(tiny):
     expected = np.array([tiny, 1.0])

@@ -64,7 +64,10 @@ def lean_fork() -> int:
     """fork(2) through libc, without CPython's work around os.fork. In the child that work resets
     `threading` and reseeds `random`: about 190 copied pages and 0.8 ms per student here, and
     only needed when other threads may hold locks. Used by the fork server, which has one thread;
-    anywhere else, or where libc has no fork, this is os.fork."""
+    anywhere else, or where libc has no fork, this is os.fork. What the child then inherits as is:
+    `random`'s state (every child of one server starts the same stream) and any signal that
+    arrived just before the fork (its Python handler also runs in the child: the fork server's
+    handlers do nothing)."""
     global _plain_libc
     import threading
     if not sys.platform.startswith("linux") or threading.active_count() != 1:

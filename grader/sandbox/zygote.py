@@ -96,7 +96,11 @@ class Zygote:
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_w, False)
         signal.set_wakeup_fd(self.wake_w)
+        # Python-level handlers here must do nothing: one that trips just before a fork also runs
+        # in the child (linux.lean_fork skips CPython's after-fork reset). Ctrl-C reaches this
+        # process group too: the server ends when the grader closes its socket, not on SIGINT.
         signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         self.sandbox_root = tempfile.mkdtemp(prefix="grader-sandbox-")
         self.runs = 0
         os.chmod(self.sandbox_root, 0o711)       # the sandbox uid may enter its own directory only
@@ -165,9 +169,7 @@ class Zygote:
     def start(self, job: dict, result_fd: int, output_fd: int, payload_fd: int) -> None:
         self.clean_up()                          # whatever an earlier run left is gone first
         not_hidden = self._hide([str(p) for p in job.get("hidden", [])])
-        self.runs += 1        # the root is root's alone (0o711): a plain counter names the directory
-        workdir = os.path.join(self.sandbox_root, str(self.runs))
-        os.mkdir(workdir, 0o700)
+        workdir = self._new_workdir()
         if self.uid is not None:
             os.chown(workdir, self.uid, self.uid)
         job.update(workdir=workdir, uid=self.uid, server_pid=os.getpid(), uid_reason=self.uid_reason)
@@ -179,6 +181,18 @@ class Zygote:
         self.children[pid] = workdir
         self.dirty = True
         self.send({"op": "started", "pid": pid, "not_hidden": not_hidden})
+
+    def _new_workdir(self) -> str:
+        """A fresh directory named by a counter (cheaper than mkdtemp). The root is 0o711, but
+        without the uid drop a child runs as this process's user and may create the next name."""
+        while True:
+            self.runs += 1
+            workdir = os.path.join(self.sandbox_root, str(self.runs))
+            try:
+                os.mkdir(workdir, 0o700)
+                return workdir
+            except FileExistsError:
+                continue
 
     def _become_child(self, job: dict, result_fd: int, output_fd: int, payload_fd: int) -> None:
         try:
