@@ -1,7 +1,7 @@
 """Resource limits of one student process, with defaults, from YAML keys and CLI flags."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 MiB = 1024 * 1024
 
@@ -17,10 +17,14 @@ class Limits:
     output: int = 64 * 1024            # bytes of stdout/stderr kept; the rest is counted and dropped
 
     def with_overrides(self, **changes) -> "Limits":
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        changed = {k: v for k, v in changes.items() if v is not None and getattr(self, k, None) != v}
+        return replace(self, **changed) if changed else self      # frozen: sharing is safe
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {name: getattr(self, name) for name in _FIELDS}     # flat: no deep copy needed
+
+
+_FIELDS = tuple(field.name for field in fields(Limits))
 
 
 def parse_memory(value: object) -> int:
