@@ -18,7 +18,7 @@ import _signal
 import gc
 import json
 import os
-import selectors
+import select
 import shutil
 import signal
 import socket
@@ -114,13 +114,15 @@ class Zygote:
     def serve(self) -> None:
         self.send({"op": "ready", "pid": os.getpid(), "protections": self.isolation.active,
                    "inactive": self.isolation.inactive})
-        selector = selectors.DefaultSelector()
-        selector.register(self.control, selectors.EVENT_READ, "control")
-        selector.register(self.wake_r, selectors.EVENT_READ, "wake")
+        # select.poll, not selectors: after every fork each page this loop writes is copied again
+        poller = select.poll()
+        control = self.control.fileno()
+        poller.register(control, select.POLLIN)
+        poller.register(self.wake_r, select.POLLIN)
         try:
             while True:
-                for key, _ in selector.select():
-                    if key.data == "wake":
+                for fd, _ in poller.poll():
+                    if fd == self.wake_r:
                         os.read(self.wake_r, 4096)
                         self.reap()
                     elif not self.on_control():
