@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import compileall
-import json
 import marshal
 import resource
 import statistics

@@ -74,15 +74,18 @@ def _type_name(value: Any) -> str:
     return f"{type.__getattribute__(kind, '__module__')}.{type.__getattribute__(kind, '__qualname__')}"[:200]
 
 
-def _encode_array(value: Any) -> dict:
+def _encode_array(value: Any, raw: bool = False) -> dict:
+    """dtype, shape and the bytes: base64 text for JSON ("data"), or as they are ("raw")."""
     # Read the raw buffer through ndarray's own C methods: a subclass cannot override these calls.
     base = _asarray(value) if _isinstance(value, _generic) else _view(value, _ndarray)
     dtype = _DTYPE_NAMES.get(base.dtype)      # a C-level lookup; str(dtype) runs Python code
     if dtype is None:
         return {"__object__": f"numpy array of dtype {_str(base.dtype)}"}
     shape = [*base.shape]   # before ascontiguousarray, which makes 0-d arrays 1-d
-    data = _contiguous(base)
-    return {"__nd__": dtype, "shape": shape, "data": _b64encode(_tobytes(data), newline=False).decode("ascii")}
+    data = _tobytes(_contiguous(base))
+    if raw:
+        return {"__nd__": dtype, "shape": shape, "raw": data}
+    return {"__nd__": dtype, "shape": shape, "data": _b64encode(data, newline=False).decode("ascii")}
 
 
 # ---- decoding (parent side): validate everything, rebuild only plain values --------------------
@@ -189,8 +192,5 @@ def encode_input(value: Any) -> Any:
         return {"__seq__": "tuple" if isinstance(value, tuple) else "list",
                 "items": [encode_input(v) for v in value]}
     if isinstance(value, (np.ndarray, np.generic)):
-        encoded = _encode_array(value)
-        if "data" in encoded:
-            encoded["raw"] = base64.b64decode(encoded.pop("data"))
-        return encoded
+        return _encode_array(value, raw=True)
     return encode(value)

@@ -128,18 +128,12 @@ CHILD_ENVIRONMENT = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OPENBLAS_NUM_T
                      "OMP_NUM_THREADS": "1"}     # and HOME, the child's working directory
 
 
-def scrub_environment(home: str | None = None) -> None:
+def scrub_environment() -> None:
     """Nothing inherited reaches student code: CI tokens live in the environment. The fork server
-    scrubs its own at start-up, before any child exists; a child only sets HOME."""
-    if set(os.environ) - {"HOME"} != set(CHILD_ENVIRONMENT) or any(
-            os.environ[key] != value for key, value in CHILD_ENVIRONMENT.items()):
-        for key in list(os.environ):
-            os.environ.pop(key, None)
-        os.environ.update(CHILD_ENVIRONMENT)
-    if home is not None:
-        os.environ["HOME"] = home
-    else:
-        os.environ.pop("HOME", None)
+    scrubs its own at start-up, before any child exists; a child only sets HOME (see harden)."""
+    for key in list(os.environ):
+        os.environ.pop(key, None)
+    os.environ.update(CHILD_ENVIRONMENT)
 
 
 def redirect_stdio(output_fd: int) -> None:

@@ -9,6 +9,7 @@ import ctypes
 import errno
 import os
 import sys
+import threading
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
@@ -69,7 +70,6 @@ def lean_fork() -> int:
     arrived just before the fork (its Python handler also runs in the child: the fork server's
     handlers do nothing)."""
     global _plain_libc
-    import threading
     if not sys.platform.startswith("linux") or threading.active_count() != 1:
         return os.fork()
     if _plain_libc is None:
