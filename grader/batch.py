@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import TextIO
 
 from grader.engine import Prepared, Ran, prepare, run_submission, settle_submission
 from grader.exercise import Exercise
@@ -18,92 +18,8 @@ from grader.executor import Executor, ThreadExecutor
 from grader.gradebook import gradebook_csv, summarize
 from grader.journal import JOURNAL_VERSION, Journal, config_hash, student_key, write_atomic
 from grader.results import CheckResult, ExerciseResult, SubmissionReport
-
-# ---- finding the students ------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Student:
-    name: str                       # the file stem or folder name; also the variant seed
-    path: Path | None               # the solution file, or None when it cannot be chosen
-    label: str                      # path relative to the class directory, shown in reports
-    problem: str = ""               # why no solution file could be chosen
-
-
-def discover_students(directory: Path, filename: str | None = None) -> list[Student]:
-    """`<name>.py` files and `<name>/` folders directly inside `directory`, sorted by name."""
-    found: dict[str, list[Student]] = {}
-    for entry in sorted(directory.iterdir()):
-        if entry.name.startswith((".", "_")):
-            continue                # .git, __pycache__, editor droppings
-        if entry.is_file() and entry.suffix == ".py":
-            found.setdefault(entry.stem, []).append(Student(entry.stem, entry, entry.name))
-        elif entry.is_dir():
-            found.setdefault(entry.name, []).append(_folder_student(entry, filename))
-    students = []
-    for name, candidates in sorted(found.items()):
-        if len(candidates) > 1:
-            students.append(Student(name, None, name, f"both {name}.py and {name}/ exist; keep one"))
-        else:
-            students.append(candidates[0])
-    return students
-
-
-def _folder_student(folder: Path, filename: str | None) -> Student:
-    python_files = sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix == ".py")
-    listing = ", ".join(python_files) or "no .py file"
-    if filename:
-        chosen = folder / filename
-        if chosen.is_file():
-            return Student(folder.name, chosen, f"{folder.name}/{filename}")
-        return Student(folder.name, None, folder.name + "/", f"no {filename} in {folder.name}/ (found: {listing})")
-    if len(python_files) == 1:
-        return Student(folder.name, folder / python_files[0], f"{folder.name}/{python_files[0]}")
-    if not python_files:
-        return Student(folder.name, None, folder.name + "/", f"{folder.name}/ holds no .py file")
-    return Student(folder.name, None, folder.name + "/",
-                   f"{folder.name}/ holds several .py files ({listing}); choose one with --filename")
-
-
-# ---- sandboxes, one per worker -------------------------------------------------------------------
-
-class SandboxPool:
-    """One fork server per worker thread. The servers boot at once (in parallel with loading the
-    exercises); a thread takes one on first use and gets a fresh one if student code killed it."""
-
-    def __init__(self, size: int, factory: Callable | None = None) -> None:
-        if factory is None:
-            from grader.sandbox.client import Sandbox
-            factory = Sandbox
-        self._factory = factory
-        self._free = [factory() for _ in range(size)]
-        self._all = list(self._free)
-        self._lock = threading.Lock()
-        self._local = threading.local()
-
-    def get(self):
-        sandbox = getattr(self._local, "sandbox", None)
-        if sandbox is not None and sandbox.process.poll() is not None:
-            sandbox.close()             # the fork server died: never reuse it (its uid is freed)
-            sandbox = None
-        if sandbox is None:
-            with self._lock:
-                sandbox = self._free.pop() if self._free else None
-            if sandbox is None:
-                sandbox = self._factory()
-                with self._lock:
-                    self._all.append(sandbox)
-            self._local.sandbox = sandbox
-        return sandbox
-
-    def close(self) -> None:
-        with self._lock:
-            sandboxes, self._all, self._free = self._all, [], []
-        for sandbox in sandboxes:
-            try:
-                sandbox.close()
-            except Exception:      # closing must go on for the others
-                pass
-
+from grader.roster import Student, discover_students  # noqa: F401  (re-exported)
+from grader.sandbox.pool import SandboxPool  # noqa: F401  (re-exported)
 
 # ---- grading -------------------------------------------------------------------------------------
 

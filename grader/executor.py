@@ -6,7 +6,7 @@ the batch logic:
 
 * `ThreadExecutor(jobs)` (the default) runs `jobs` worker threads in this process. Running one
   student is mostly blocking I/O on a sandbox's fork server, so threads parallelise well; every
-  thread lazily owns its own `Sandbox` (see `grader.batch.SandboxPool`).
+  thread lazily owns its own `Sandbox` (see `grader.sandbox.pool.SandboxPool`).
 * A Dask or Ray executor would implement `map_unordered` with `client.map` + `as_completed`
   (Dask) or `ray.util.ActorPool.map_unordered` (Ray). The function it receives is a plain
   callable of one item; each remote worker then holds its own sandbox pool. What comes back is

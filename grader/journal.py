@@ -14,7 +14,7 @@ from grader import __version__
 from grader.exercise import Exercise
 
 if TYPE_CHECKING:
-    from grader.batch import Student
+    from grader.roster import Student
 
 JOURNAL_VERSION = 1
 

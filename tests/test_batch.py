@@ -378,6 +378,26 @@ def test_pool_replaces_a_dead_fork_server():
         pool.close()
 
 
+
+def test_fork_servers_boot_before_numpy_and_the_exercises_load(tmp_path):
+    """The servers' start-up (an interpreter importing numpy each) overlaps this process's own."""
+    (tmp_path / "ada.py").write_text(SOLUTION)
+    script = (
+        "import sys\n"
+        "import grader.sandbox.pool as pool\n"
+        "boot = pool.SandboxPool.__init__\n"
+        "def spy(self, *a, **k):\n"
+        "    print('heavy modules at boot:', sorted(m for m in ('numpy', 'yaml', 'grader.engine') if m in sys.modules))\n"
+        "    boot(self, *a, **k)\n"
+        "pool.SandboxPool.__init__ = spy\n"
+        "from grader.cli import main\n"
+        f"sys.exit(main(['batch', {str(tmp_path)!r}, '--exercise', 'sigmoid-derivative', '--jobs', '1',\n"
+        f"               '--out', {str(tmp_path / 'book.csv')!r}]))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "heavy modules at boot: []" in done.stdout
+    assert "ada,1,1,1" in (tmp_path / "book.csv").read_text()
+
 # ---- progress ------------------------------------------------------------------------------------
 
 class _Stream(list):

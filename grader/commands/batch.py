@@ -32,8 +32,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from grader.batch import BatchOptions, SandboxPool, discover_students, run_batch
-    from grader.gradebook import summary_text
+    from grader.roster import discover_students
+    from grader.sandbox.pool import SandboxPool
     if not args.directory.is_dir():
         raise UsageError(f"no such directory: {args.directory}")
     if args.jobs < 1:
@@ -44,10 +44,12 @@ def run(args) -> int:
     for output in (args.out, args.json, args.html):
         if output is not None and not output.parent.resolve().is_dir():
             raise UsageError(f"cannot write {output}: no directory {output.parent}")
-    # the fork servers boot while the exercises load; they never see a reference value (no more
-    # servers than students: each is an interpreter holding numpy)
+    # the fork servers boot first, while this process imports numpy and loads the exercises; they
+    # never see a reference value (no more servers than students: each is an interpreter with numpy)
     pool = SandboxPool(min(args.jobs, max(1, len(discover_students(args.directory, args.filename)))))
     try:
+        from grader.batch import BatchOptions, run_batch
+        from grader.gradebook import summary_text
         plugins = load_plugins()
         exercises = load_selected(args, plugins, args.exercise)
         options = BatchOptions(directory=args.directory, exercises=exercises, out=args.out, jobs=args.jobs,
