@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import signal
 import socket
 import subprocess
 import sys
@@ -41,7 +43,7 @@ class Sandbox:
 
     `disable` switches protections off (names in hardening.OPTIONAL), to test the fallback path."""
 
-    def __init__(self, disable: Iterable[str] | None = None) -> None:
+    def __init__(self, disable: Iterable[str] | None = None, *, boot: bool = True) -> None:
         self.disable = disabled_protections(disable)
         self.slot, uid_reason = self._claim_uid()
         self.parent_report = hardening.Report()
@@ -50,8 +52,36 @@ class Sandbox:
         self.parent_report.step(hardening.OPTIONAL["dumpable"], linux.set_not_dumpable,
                                 "dumpable" in self.disable)
         self.options = {"uid": self.slot.uid if self.slot else None, "uid_reason": uid_reason,
-                        "disable": sorted(self.disable)}
-        self._boot()
+                        "disable": sorted(self.disable), "lock": self.slot.lock_fd if self.slot else None}
+        if boot:
+            self._boot()
+
+    @classmethod
+    def several(cls, count: int, disable: Iterable[str] | None = None) -> list["Sandbox"]:
+        """`count` sandboxes for one start-up's price: the first fork server boots as usual and
+        forks the others once numpy is loaded (see zygote.fork_clones). Where a clone cannot be
+        watched (no pidfd) every server boots on its own; a clone that fails before it is ready
+        is replaced by one that does."""
+        sandboxes = [cls(disable, boot=False) for _ in range(count)]
+        if count < 2 or not _pidfds_work():
+            for sandbox in sandboxes:
+                sandbox._boot()
+            return sandboxes
+        clones, keep, ends = [], [], []
+        for sandbox in sandboxes[1:]:
+            parent_end, child_end = socket.socketpair()
+            error_r, error_w = os.pipe()
+            sandbox._attach(parent_end, ClonedServer(os.fdopen(error_r, "rb")))
+            clones.append({**sandbox.options, "control": child_end.fileno(), "stderr": error_w})
+            keep += [child_end.fileno(), error_w] + ([sandbox.slot.lock_fd] if sandbox.slot else [])
+            ends.append((child_end, error_w))
+        try:
+            sandboxes[0]._boot(clones, keep)
+        finally:
+            for child_end, error_w in ends:
+                child_end.close()
+                os.close(error_w)
+        return sandboxes
 
     def _claim_uid(self) -> tuple[slots.UidSlot | None, str]:
         if "uid" in self.disable:
@@ -65,22 +95,30 @@ class Sandbox:
         except OSError as exc:
             return None, f"no free uid: {exc}"
 
-    def _boot(self) -> None:
-        """Start the fork server as a fresh interpreter: it inherits nothing of this process's memory."""
+    def _boot(self, clones: list[dict] = (), clone_fds: list[int] = ()) -> None:
+        """Start the fork server as a fresh interpreter: it inherits nothing of this process's memory.
+        `clones`: the options of further servers it forks (see `several`), with their fds."""
         parent_end, child_end = socket.socketpair()
         env = {key: os.environ[key] for key in _KEEP_ENV if key in os.environ}
         env.update({"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                     "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
         paths = [os.path.abspath(p) for p in sys.path if p]
         # the fork server holds the uid's lock too, so the uid stays claimed while any child may live
-        keep = [child_end.fileno()] + ([self.slot.lock_fd] if self.slot else [])
-        self.process = subprocess.Popen(
-            [sys.executable, "-B", "-I", "-c", _BOOT, str(child_end.fileno()), json.dumps(paths),
-             json.dumps(self.options)],
-            pass_fds=keep, env=env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd="/")
-        child_end.close()
-        self.control = parent_end
+        keep = [child_end.fileno()] + ([self.slot.lock_fd] if self.slot else []) + list(clone_fds)
+        options = {**self.options, "clones": list(clones)} if clones else self.options
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-B", "-I", "-c", _BOOT, str(child_end.fileno()), json.dumps(paths),
+                 json.dumps(options)],
+                pass_fds=keep, env=env, stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd="/")
+        finally:
+            child_end.close()
+        self._attach(parent_end, process)
+
+    def _attach(self, control: socket.socket, process) -> None:
+        self.process = process
+        self.control = control
         self.reader = framing.FrameReader()
         self.inbox: list[dict] = []
         self._cleans_pending = 0             # "cleaned" answers still to come (see _finish)
@@ -147,9 +185,19 @@ class Sandbox:
         return text.strip().splitlines()[-1] if text.strip() else f"exit code {self.process.returncode}"
 
     def wait_ready(self) -> None:
-        if not self.ready:
+        if self.ready:
+            return
+        try:
             self.server_report = self._wait_for("ready")
-            self.ready = True
+        except SandboxError:
+            if not isinstance(self.process, ClonedServer):
+                raise
+            self._discard_server()      # a clone that never came up: boot a server of our own
+            self._boot()
+            self.server_report = self._wait_for("ready")
+        if isinstance(self.process, ClonedServer):
+            self.process.watch(self.server_report.get("pid"))
+        self.ready = True
 
     def close(self, wait: bool = True) -> None:
         """Stop the fork server. `wait=False` (a command about to exit) returns at once: the server
@@ -306,3 +354,57 @@ def _widen_pipe(fd: int) -> None:
         fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
     except OSError:
         pass
+
+
+def _pidfds_work() -> bool:
+    """Can this process watch a process that is not its child (Linux 5.3 and later)?"""
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+        return True
+    except (AttributeError, OSError):
+        return False
+
+
+class ClonedServer:
+    """What the Sandbox uses of `subprocess.Popen`, for a cloned fork server: not this process's
+    child (see zygote.fork_clones), so it is watched through a pidfd, opened once its "ready"
+    message names its pid. Its exit status cannot be known: a clone that is gone reports -1."""
+
+    def __init__(self, stderr) -> None:
+        self.stderr = stderr
+        self.pid: int | None = None
+        self.pidfd: int | None = None
+        self.returncode: int | None = None
+
+    def watch(self, pid) -> None:
+        if type(pid) is not int or pid <= 0:
+            self.returncode = -1
+            return
+        self.pid = pid
+        try:
+            self.pidfd = os.pidfd_open(pid)
+        except OSError:                 # already gone
+            self.returncode = -1
+
+    def poll(self) -> int | None:
+        if self.returncode is None and self.pidfd is not None and select.select([self.pidfd], [], [], 0)[0]:
+            self._gone()
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None and self.pidfd is not None:
+            if not select.select([self.pidfd], [], [], timeout)[0]:
+                raise subprocess.TimeoutExpired("fork server", timeout)
+            self._gone()
+        if self.returncode is None:     # never named its pid: its socket is closed, it ends on its own
+            self.returncode = -1
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.returncode is None and self.pidfd is not None:
+            signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+
+    def _gone(self) -> None:
+        self.returncode = -1
+        os.close(self.pidfd)
+        self.pidfd = None

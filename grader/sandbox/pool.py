@@ -13,8 +13,10 @@ class SandboxPool:
         if factory is None:
             from grader.sandbox.client import Sandbox
             factory = Sandbox
+            self._free = Sandbox.several(size)      # one interpreter start-up for all of them
+        else:
+            self._free = [factory() for _ in range(size)]
         self._factory = factory
-        self._free = [factory() for _ in range(size)]
         self._all = list(self._free)
         self._lock = threading.Lock()
         self._local = threading.local()

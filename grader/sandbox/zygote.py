@@ -78,14 +78,14 @@ def _preload():
 
 
 class Zygote:
-    def __init__(self, control: socket.socket, options: dict) -> None:
+    def __init__(self, control: socket.socket, options: dict, preloaded=None) -> None:
         self.control = control
         self.reader = transport.FrameReader()
         self.pending_fds: list[int] = []
         self.children: dict[int, str] = {}       # pid -> its private working directory
         self.killed: set[int] = set()            # children the grader killed (no "exited" needed)
         self.dirty = False                       # a run may have left processes or files
-        self.harness, self.student_function = _preload()
+        self.harness, self.student_function = preloaded or _preload()
         gc.collect()
         gc.freeze()      # children's garbage collections then leave these pages shared (less copying)
         self.disable = set(options.get("disable", ()))
@@ -284,11 +284,47 @@ def _remove(path: str) -> None:
             pass
 
 
+def fork_clones(options: dict, clones: list[dict]) -> dict:
+    """Fork the other fork servers of a batch from this one, once the preload is done: each saves
+    an interpreter's start-up (numpy's import among it). Every clone then sets itself up as any
+    server does (its own namespaces, /tmp, subreaper and uid), so two servers share nothing a
+    student could use to reach the other's students.
+
+    A clone is orphaned at once (a double fork, before this server becomes a subreaper), so it is
+    nobody's descendant and this server's tree kill never reaches it; the grader watches it
+    through a pidfd. Each clone gets its own control socket, stderr pipe and uid lock, and closes
+    every other server's. Returns the options of the server the calling process now is."""
+    own = [fd for fd in (options.get("control"), options.get("lock")) if fd is not None]
+    theirs = [[fd for fd in (c["control"], c["stderr"], c.get("lock")) if fd is not None] for c in clones]
+    for index, clone in enumerate(clones):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                if os.fork() == 0:
+                    for fd in own + [fd for i, fds in enumerate(theirs) if i != index for fd in fds]:
+                        os.close(fd)
+                    os.dup2(clone["stderr"], 2)
+                    os.close(clone["stderr"])
+                    return clone
+            except BaseException:
+                pass
+            os._exit(0)
+        os.waitpid(pid, 0)
+    for fds in theirs:
+        for fd in fds:
+            os.close(fd)
+    return options
+
+
 def main(argv: list[str]) -> None:
-    """argv: the control socket's fd, then the options as JSON ({"uid", "uid_reason", "disable"})."""
-    control = socket.socket(fileno=int(argv[0]))
+    """argv: the control socket's fd, then the options as JSON ({"uid", "uid_reason", "disable",
+    "lock"}, and "clones": the same for each server to fork, with its "control" and "stderr" fds)."""
     options = json.loads(argv[1]) if len(argv) > 1 else {}
-    Zygote(control, options).serve()
+    options["control"] = int(argv[0])
+    clones = options.pop("clones", [])
+    preloaded = _preload()
+    options = fork_clones(options, clones)
+    Zygote(socket.socket(fileno=options["control"]), options, preloaded).serve()
 
 
 if __name__ == "__main__":
