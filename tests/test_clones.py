@@ -3,6 +3,7 @@ watched although they are not the grader's children, and replaced when they fail
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -70,13 +71,19 @@ def test_the_servers_after_the_first_are_clones_nobody_descends_from(trio):
 
 @pidfds
 def test_every_server_holds_only_its_own_socket_lock_and_pipes(trio):
+    pipes_of = {}
     for box in trio:
-        fds = os.listdir(f"/proc/{box.process.pid}/fd")
-        targets = [os.readlink(f"/proc/{box.process.pid}/fd/{fd}") for fd in fds]
-        sockets = [t for t in targets if t.startswith("socket:")]
-        locks = [t for t in targets if t.endswith(".lock")]
+        pid = box.process.pid
+        targets = {int(fd): os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+        sockets = [t for t in targets.values() if t.startswith("socket:")]
+        locks = [t for t in targets.values() if t.endswith(".lock")]
         assert len(sockets) == 1
         assert locks == ([f"{os.path.dirname(locks[0])}/{box.slot.uid}.lock"] if box.slot else [])
+        pipes = {t for t in targets.values() if t.startswith("pipe:")}
+        assert targets[2].startswith("pipe:") and len(pipes) == 2      # its stderr, its wake-up pipe
+        pipes_of[pid] = pipes
+    everyone = [p for pipes in pipes_of.values() for p in pipes]
+    assert len(everyone) == len(set(everyone)), "a pipe is shared between servers"
 
 
 @namespaces
@@ -86,10 +93,21 @@ def test_clones_have_their_own_namespaces_and_uids(trio):
         return os.readlink(f"/proc/{box.process.pid}/ns/{kind}")
     for kind in ("net", "mnt"):
         assert len({namespace(box, kind) for box in trio}) == 3, kind
-    assert len({box.slot.uid for box in trio}) == 3
     for box in trio:
         active, inactive = box.protections
         assert "network namespace" in active and "mount namespace" in active and "descendants killed" in active
+
+
+@namespaces
+@pidfds
+def test_each_servers_students_run_as_that_servers_own_uid(trio, tmp_path, plugins, bank):
+    uids = set()
+    for box in trio:
+        report = _grade(box, tmp_path, plugins, bank, "import os\nprint(os.getuid(), os.getgid())\n" + CORRECT)
+        assert statuses(report) == {ONE: "passed"}
+        assert report.output.splitlines()[0] == f"{box.slot.uid} {box.slot.uid}"
+        uids.add(box.slot.uid)
+    assert len(uids) == 3
 
 
 @pidfds
@@ -111,14 +129,67 @@ def test_each_clone_grades_right_and_outlives_the_first_server(trio, tmp_path, p
     assert [box.process.pid for box in clones] == pids      # never restarted
 
 
+def _poll_until_gone(process, within: float = 5.0):
+    deadline = time.monotonic() + within
+    while process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return process.poll()
+
+
 @pidfds
-def test_a_killed_clone_is_noticed_and_replaced(trio, tmp_path, plugins, bank):
+def test_a_clone_killed_from_outside_is_noticed_and_replaced(trio, tmp_path, plugins, bank):
     clone = trio[1]
     pid = clone.process.pid
-    clone.process.kill()
-    assert clone.process.wait(timeout=5) == -1 and clone.process.poll() == -1
+    assert clone.process.poll() is None
+    os.kill(pid, signal.SIGKILL)
+    assert _poll_until_gone(clone.process) == -1
     assert statuses(_grade(clone, tmp_path, plugins, bank, CORRECT)) == {ONE: "passed"}
     assert clone.process.pid != pid and clone.process.poll() is None
+
+
+@pidfds
+def test_a_clone_is_killed_through_its_pidfd(trio):
+    clone = trio[2]
+    pid = clone.process.pid
+    clone.process.kill()
+    assert clone.process.wait(timeout=5) == -1
+    assert _gone(pid)
+
+
+@pidfds
+def test_a_clone_that_died_before_it_was_watched_is_replaced(tmp_path, plugins, bank):
+    # its pid may name another process by then: the closed socket tells
+    boxes = Sandbox.several(2)
+    try:
+        clone = boxes[1]
+        ready = clone._wait_for("ready")
+        clone.inbox.insert(0, ready)
+        os.kill(ready["pid"], signal.SIGKILL)
+        assert _gone(ready["pid"])
+        with subprocess.Popen(["sleep", "30"]) as stranger:     # whatever the pid names now
+            ready["pid"] = stranger.pid
+            clone.wait_ready()
+            assert isinstance(clone.process, subprocess.Popen) and clone.process.pid != stranger.pid
+            assert statuses(_grade(clone, tmp_path, plugins, bank, CORRECT)) == {ONE: "passed"}
+            clone.close()
+            assert stranger.poll() is None                      # never signalled
+            stranger.kill()
+    finally:
+        for box in boxes:
+            box.close()
+
+
+def test_clones_whose_first_server_dies_before_forking_them_boot_on_their_own(tmp_path, plugins, bank):
+    boxes = Sandbox.several(3)
+    try:
+        boxes[0].process.kill()         # long before its preload is done
+        boxes[0].process.wait()
+        for box in boxes:
+            assert statuses(_grade(box, tmp_path, plugins, bank, CORRECT)) == {ONE: "passed"}
+            assert isinstance(box.process, subprocess.Popen)
+    finally:
+        for box in boxes:
+            box.close()
 
 
 @pidfds
@@ -142,13 +213,14 @@ def test_the_pool_replaces_a_dead_clone():
 
 
 @pidfds
-def test_closing_ends_every_clone():
+def test_closing_returns_once_the_clone_is_gone():
     boxes = Sandbox.several(2)
     for box in boxes:
         box.wait_ready()
     pids = [box.process.pid for box in boxes]
     for box in boxes:
         box.close()
+        assert _gone(box.process.pid, within=0.5)
     assert all(_gone(pid) for pid in pids)
 
 
@@ -175,3 +247,25 @@ def test_without_pidfds_every_server_boots_on_its_own(monkeypatch, tmp_path, plu
     finally:
         for box in boxes:
             box.close()
+
+
+def test_a_failed_start_leaves_no_socket_open_and_no_uid_claimed(monkeypatch):
+    from grader.sandbox import slots
+
+    def no_more_processes(*args, **kwargs):
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    def free_uid():
+        try:
+            slot = slots.claim_uid()
+        except OSError:
+            return None
+        slot.release()
+        return slot.uid
+
+    before_uid, before_fds = free_uid(), sorted(os.listdir("/proc/self/fd"))
+    monkeypatch.setattr(client.subprocess, "Popen", no_more_processes)
+    with pytest.raises(BlockingIOError):
+        Sandbox.several(3)
+    assert free_uid() == before_uid
+    assert sorted(os.listdir("/proc/self/fd")) == before_fds

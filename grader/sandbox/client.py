@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from typing import Iterable
 
@@ -62,26 +63,32 @@ class Sandbox:
         forks the others once numpy is loaded (see zygote.fork_clones). Where a clone cannot be
         watched (no pidfd) every server boots on its own; a clone that fails before it is ready
         is replaced by one that does."""
-        sandboxes = [cls(disable, boot=False) for _ in range(count)]
-        if count < 2 or not _pidfds_work():
-            for sandbox in sandboxes:
-                sandbox._boot()
-            return sandboxes
-        clones, keep, ends = [], [], []
-        for sandbox in sandboxes[1:]:
-            parent_end, child_end = socket.socketpair()
-            error_r, error_w = os.pipe()
-            sandbox._attach(parent_end, ClonedServer(os.fdopen(error_r, "rb")))
-            clones.append({**sandbox.options, "control": child_end.fileno(), "stderr": error_w})
-            keep += [child_end.fileno(), error_w] + ([sandbox.slot.lock_fd] if sandbox.slot else [])
-            ends.append((child_end, error_w))
+        sandboxes: list[Sandbox] = []
+        ends: list = []                 # the clones' ends of their socket and stderr pipe
         try:
+            sandboxes += [cls(disable, boot=False) for _ in range(count)]
+            if count < 2 or not _pidfds_work():
+                for sandbox in sandboxes:
+                    sandbox._boot()
+                return sandboxes
+            clones, keep = [], []
+            for sandbox in sandboxes[1:]:
+                parent_end, child_end = socket.socketpair()
+                ends.append(child_end)
+                error_r, error_w = os.pipe()
+                ends.append(error_w)
+                sandbox._attach(parent_end, ClonedServer(os.fdopen(error_r, "rb")))
+                clones.append({**sandbox.options, "control": child_end.fileno(), "stderr": error_w})
+                keep += [child_end.fileno(), error_w] + ([sandbox.slot.lock_fd] if sandbox.slot else [])
             sandboxes[0]._boot(clones, keep)
+            return sandboxes
+        except BaseException:
+            for sandbox in sandboxes:   # nothing half-started stays: sockets closed, uids freed
+                sandbox._abandon()
+            raise
         finally:
-            for child_end, error_w in ends:
-                child_end.close()
-                os.close(error_w)
-        return sandboxes
+            for end in ends:
+                end.close() if isinstance(end, socket.socket) else os.close(end)
 
     def _claim_uid(self) -> tuple[slots.UidSlot | None, str]:
         if "uid" in self.disable:
@@ -112,9 +119,28 @@ class Sandbox:
                  json.dumps(options)],
                 pass_fds=keep, env=env, stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd="/")
+        except BaseException:
+            parent_end.close()
+            raise
         finally:
             child_end.close()
         self._attach(parent_end, process)
+
+    def _abandon(self) -> None:
+        """Undo a Sandbox whose server may never have started (see `several`)."""
+        control, process = getattr(self, "control", None), getattr(self, "process", None)
+        if control is not None:
+            control.close()
+        if process is not None:
+            if process.stderr:
+                process.stderr.close()
+            if isinstance(process, ClonedServer):
+                process.forget()
+            else:
+                process.kill()
+                process.wait()
+        if self.slot:
+            self.slot.release()
 
     def _attach(self, control: socket.socket, process) -> None:
         self.process = process
@@ -189,14 +215,17 @@ class Sandbox:
             return
         try:
             self.server_report = self._wait_for("ready")
+            if isinstance(self.process, ClonedServer):
+                self.process.watch(self.server_report.get("pid"))
+                if self.process.poll() is not None or not _connected(self.control):
+                    self.process.forget()       # gone, even if its pid now names another process
+                    raise SandboxError("the cloned fork server is gone")
         except SandboxError:
             if not isinstance(self.process, ClonedServer):
                 raise
             self._discard_server()      # a clone that never came up: boot a server of our own
             self._boot()
             self.server_report = self._wait_for("ready")
-        if isinstance(self.process, ClonedServer):
-            self.process.watch(self.server_report.get("pid"))
         self.ready = True
 
     def close(self, wait: bool = True) -> None:
@@ -213,6 +242,8 @@ class Sandbox:
             self.control.close()
             if self.process.stderr:
                 self.process.stderr.close()
+            if isinstance(self.process, ClonedServer):
+                self.process.forget()
             if self.slot:
                 self.slot.release()
             return
@@ -258,7 +289,7 @@ class Sandbox:
             self.wait_ready()
             try:
                 return attempt.run()
-            except SandboxError:
+            except (SandboxError, OSError):     # OSError: a broken channel to a dead server
                 if tries_left == 0 or self._server_alive():
                     raise
         return []
@@ -356,6 +387,17 @@ def _widen_pipe(fd: int) -> None:
         pass
 
 
+def _connected(control: socket.socket) -> bool:
+    """Is the other end of the control socket still open? (Nothing is pending before a run.)"""
+    control.settimeout(0)
+    try:
+        return control.recv(1, socket.MSG_PEEK) != b""
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+
+
 def _pidfds_work() -> bool:
     """Can this process watch a process that is not its child (Linux 5.3 and later)?"""
     try:
@@ -368,43 +410,75 @@ def _pidfds_work() -> bool:
 class ClonedServer:
     """What the Sandbox uses of `subprocess.Popen`, for a cloned fork server: not this process's
     child (see zygote.fork_clones), so it is watched through a pidfd, opened once its "ready"
-    message names its pid. Its exit status cannot be known: a clone that is gone reports -1."""
+    message names its pid (the Sandbox then checks that its socket is still connected: a pid
+    reused after the clone died is never mistaken for it). Its exit status cannot be known: a
+    clone that is gone reports -1."""
 
     def __init__(self, stderr) -> None:
         self.stderr = stderr
         self.pid: int | None = None
         self.pidfd: int | None = None
         self.returncode: int | None = None
+        self._lock = threading.Lock()       # worker threads and a closing main thread
 
     def watch(self, pid) -> None:
-        if type(pid) is not int or pid <= 0:
-            self.returncode = -1
-            return
-        self.pid = pid
-        try:
-            self.pidfd = os.pidfd_open(pid)
-        except OSError:                 # already gone
-            self.returncode = -1
+        with self._lock:
+            if type(pid) is not int or pid <= 0:
+                self.returncode = -1
+                return
+            self.pid = pid
+            try:
+                self.pidfd = os.pidfd_open(pid)
+            except OSError:                 # already gone
+                self.returncode = -1
 
     def poll(self) -> int | None:
-        if self.returncode is None and self.pidfd is not None and select.select([self.pidfd], [], [], 0)[0]:
-            self._gone()
-        return self.returncode
+        if not self._lock.acquire(blocking=False):
+            return self.returncode          # another thread is waiting for it
+        try:
+            if self.returncode is None and self.pidfd is not None and self._exited(0):
+                self._gone()
+            return self.returncode
+        finally:
+            self._lock.release()
 
     def wait(self, timeout: float | None = None) -> int:
-        if self.returncode is None and self.pidfd is not None:
-            if not select.select([self.pidfd], [], [], timeout)[0]:
-                raise subprocess.TimeoutExpired("fork server", timeout)
-            self._gone()
-        if self.returncode is None:     # never named its pid: its socket is closed, it ends on its own
-            self.returncode = -1
-        return self.returncode
+        with self._lock:
+            if self.returncode is None and self.pidfd is not None:
+                if not self._exited(timeout):
+                    raise subprocess.TimeoutExpired("fork server", timeout)
+                self._gone()
+            if self.returncode is None:     # never named its pid: its socket is closed, it ends on its own
+                self.returncode = -1
+            return self.returncode
 
     def kill(self) -> None:
-        if self.returncode is None and self.pidfd is not None:
-            signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+        with self._lock:
+            if self.returncode is None and self.pidfd is not None:
+                try:
+                    signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+                except ProcessLookupError:  # exited meanwhile
+                    pass
+
+    def forget(self) -> None:
+        """Stop watching (the clone is gone, or no longer ours to watch)."""
+        with self._lock:
+            if self.returncode is None:
+                self.returncode = -1
+            if self.pidfd is not None:
+                os.close(self.pidfd)
+                self.pidfd = None
+
+    def _exited(self, timeout: float | None) -> bool:
+        poller = select.poll()              # not select.select: pidfds may be numbered past 1023
+        poller.register(self.pidfd, select.POLLIN)
+        return bool(poller.poll(None if timeout is None else max(0, int(timeout * 1000))))
 
     def _gone(self) -> None:
         self.returncode = -1
+        try:    # the grader is its parent only as PID 1 (orphans come to it): reap it then
+            os.waitid(os.P_PIDFD, self.pidfd, os.WEXITED | os.WNOHANG)
+        except (AttributeError, OSError):
+            pass
         os.close(self.pidfd)
         self.pidfd = None
