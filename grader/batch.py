@@ -185,15 +185,22 @@ def report_from_dict(data: dict) -> SubmissionReport:
 # ---- progress ------------------------------------------------------------------------------------
 
 class Progress:
-    """A redrawn line on a terminal; on a pipe or a log, a plain line every 10% or 5 seconds."""
+    """On a terminal, a tqdm bar (it fits the terminal's width, shows the rate and the time left);
+    on a pipe or a log, a plain line every 10% or 5 seconds."""
 
     def __init__(self, total: int, stream: TextIO = sys.stderr, every: float = 5.0) -> None:
         self.total, self.stream, self.every = total, stream, every
         self.done = 0
         self.started = time.monotonic()
         self.tty = bool(getattr(stream, "isatty", lambda: False)())
-        self._last_draw = self.started if not self.tty else 0.0
+        self._last_draw = self.started
         self._next_fraction = 0.1
+        self._bar = None
+        if self.tty and total:
+            from tqdm import tqdm       # only on a terminal: a batch in CI never imports it
+            tqdm.monitor_interval = 0   # no monitor thread beside the workers
+            self._bar = tqdm(total=total, file=stream, unit="student", dynamic_ncols=True,
+                             mininterval=0.1, smoothing=0.1, leave=True)
 
     def advance(self, student: str) -> None:
         self.done += 1
@@ -205,34 +212,30 @@ class Progress:
             self.stream = None
 
     def _draw(self, student: str) -> None:
+        if self._bar is not None:
+            self._bar.set_postfix_str(student[:24], refresh=False)
+            self._bar.update(1)
+            if self.done == self.total:
+                self.close()
+            return
         now = time.monotonic()
-        rate = self.done / max(now - self.started, 1e-9)
-        if self.tty:
-            if now - self._last_draw >= 0.1 or self.done == self.total:
-                width = 30
-                filled = int(width * self.done / max(self.total, 1))
-                eta = (self.total - self.done) / rate if rate else 0
-                self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
-                                  f"students  {rate:5.1f}/s  eta {eta:4.0f}s  {student[:24]:<24}")
-                if self.done == self.total:
-                    self.stream.write("\n")
-                self.stream.flush()
-                self._last_draw = now
-        elif (self.done / max(self.total, 1) >= self._next_fraction or now - self._last_draw >= self.every
-              or self.done == self.total):
+        if (self.done / max(self.total, 1) >= self._next_fraction or now - self._last_draw >= self.every
+                or self.done == self.total):
+            rate = self.done / max(now - self.started, 1e-9)
             self.stream.write(f"grader: graded {self.done}/{self.total} students ({rate:.1f}/s)\n")
             self.stream.flush()
             self._last_draw = now
             while self._next_fraction <= self.done / max(self.total, 1):
                 self._next_fraction += 0.1
 
-    def interrupt(self) -> None:
-        if self.stream is not None and self.tty and self.done < self.total:
+    def close(self) -> None:
+        """The bar stays as it stopped (finished or interrupted), the cursor on the next line."""
+        if self._bar is not None and self.stream is not None:
             try:
-                self.stream.write("\n")
-                self.stream.flush()
+                self._bar.close()
             except (OSError, ValueError):
                 pass
+        self._bar = None
 
 
 class _StopOnSignal:
@@ -301,16 +304,17 @@ def run_batch(options: BatchOptions, plugins, *, progress_stream: TextIO = sys.s
                 todo.append((student, key, source))   # graded as read here: what the key is of
         resumed = sum(g.resumed for g in results.values())
         progress = Progress(len(todo), progress_stream)
-        with _StopOnSignal(executor) as stopper:
-            for run in executor.map_unordered(grader, todo):
-                graded = grader.settle(run)
-                if graded.journaled:
-                    journal.append(graded.record)
-                results[graded.student.name] = graded
-                progress.advance(graded.student.name)
+        try:
+            with _StopOnSignal(executor) as stopper:
+                for run in executor.map_unordered(grader, todo):
+                    graded = grader.settle(run)
+                    if graded.journaled:
+                        journal.append(graded.record)
+                    results[graded.student.name] = graded
+                    progress.advance(graded.student.name)
+        finally:
+            progress.close()
         interrupted = stopper.signalled
-        if interrupted:
-            progress.interrupt()
     finally:
         journal.close()
         if own_pool:

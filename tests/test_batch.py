@@ -432,8 +432,54 @@ def test_progress_redraws_one_line_on_a_terminal():
     progress = Progress(3, stream)
     for name in ("ana", "bo", "cy"):
         progress.advance(name)
-    assert stream[0].startswith("\r[") and "1/3 students" in stream[0]
-    assert "3/3 students" in stream[-2] and stream[-1] == "\n"
+    text = "".join(stream)
+    assert text.startswith("\r") and text.endswith("\n") and text.count("\n") == 1   # one line, redrawn
+    assert "3/3" in text and "cy" in text and "student/s" in text
+    assert "grader: graded" not in text
+
+
+def test_progress_on_a_terminal_ends_its_line_when_interrupted():
+    from grader.batch import Progress
+    stream = _Stream(tty=True)
+    progress = Progress(5, stream)
+    progress.advance("ana")
+    progress.advance("bo")
+    progress.close()
+    text = "".join(stream)
+    assert "2/5" in text.rsplit("\r", 1)[-1] and text.endswith("\n")
+
+
+@pytest.mark.slow
+def test_the_progress_bar_fits_a_real_terminal(tmp_path):
+    import pty
+    import struct
+    import termios
+    import fcntl
+    for name in ("ada", "ben", "cy"):
+        (tmp_path / f"{name}.py").write_text(SOLUTION)
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 60, 0, 0))     # 60 columns
+    try:
+        done = subprocess.run([sys.executable, "-m", "grader", "batch", str(tmp_path), "--exercise", EXERCISES[0],
+                               "--out", str(tmp_path / "book.csv")], stdout=subprocess.PIPE, stderr=slave,
+                              text=True, timeout=120)
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(master)
+    assert done.returncode == 0
+    screen = b"".join(chunks).decode()
+    drawn = [part.split("\n")[0] for part in screen.replace("\r\n", "\n").split("\r")]
+    assert any("3/3" in line for line in drawn) and all(len(line) <= 60 for line in drawn), screen
+    assert "graded 3 students" in done.stdout
 
 
 class _BrokenComparison:
