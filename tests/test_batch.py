@@ -398,6 +398,36 @@ def test_fork_servers_boot_before_numpy_and_the_exercises_load(tmp_path):
     assert "heavy modules at boot: []" in done.stdout
     assert "ada,1,1,1" in (tmp_path / "book.csv").read_text()
 
+
+@pytest.mark.slow
+def test_when_the_command_has_exited_its_fork_servers_and_students_are_gone(tmp_path):
+    from hostile_helpers import DAEMON, correct_with
+    marker = tmp_path / "marker"        # on sys.path: in the argv of the servers and their forks
+    marker.mkdir()
+    (tmp_path / "class").mkdir()
+    for index in range(4):
+        (tmp_path / "class" / f"s{index}.py").write_text(correct_with(inside=DAEMON) if index % 2 else SOLUTION)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(marker), os.environ.get("PYTHONPATH")) if p)}
+    done = subprocess.run([sys.executable, "-m", "grader", "batch", str(tmp_path / "class"), "--jobs", "2",
+                           "--exercise", EXERCISES[0], "--out", str(tmp_path / "book.csv")],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+
+    def ours() -> list[int]:
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as cmdline, open(f"/proc/{pid}/stat") as stat:
+                    if str(marker).encode() in cmdline.read() and stat.read().rsplit(")", 1)[1].split()[0] != "Z":
+                        found.append(int(pid))
+            except OSError:
+                pass
+        return found
+    deadline = time.monotonic() + 10
+    while ours() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ours() == []
+
 # ---- progress ------------------------------------------------------------------------------------
 
 class _Stream(list):

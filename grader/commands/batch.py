@@ -59,7 +59,7 @@ def run(args) -> int:
                                title=args.directory.resolve().name)
         result = run_batch(options, plugins, pool=pool)
     finally:
-        pool.close()
+        pool.close(wait=False)      # about to exit: the servers end on their own, uids held till then
     if result.interrupted:
         done = sum(1 for g in result.graded if g.journaled)
         print(f"grader: interrupted; {done} students are in the journal, no gradebook was written. "

@@ -36,11 +36,12 @@ class SandboxPool:
             self._local.sandbox = sandbox
         return sandbox
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Stop every fork server; `wait=False` for a command about to exit (see Sandbox.close)."""
         with self._lock:
             sandboxes, self._all, self._free = self._all, [], []
         for sandbox in sandboxes:
             try:
-                sandbox.close()
+                sandbox.close(wait=wait)
             except Exception:      # closing must go on for the others
                 pass
