@@ -1,4 +1,4 @@
 """`python -m grader` runs the command-line interface."""
-from grader.cli import main
+from grader.cli import run
 
-raise SystemExit(main())
+run()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib
 import os
 import sys
@@ -37,3 +38,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("grader: interrupted", file=sys.stderr)
         return 130
+
+
+def run() -> None:
+    """The `grader` command: `main`, then exit without tearing the interpreter down. By then every
+    file is written and closed; freeing a batch's objects one by one took 60-70 ms. atexit
+    handlers still run, and stdout and stderr are flushed."""
+    code = main()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):   # a closed pipe (`grader ... | head`)
+            pass
+    os._exit(code if isinstance(code, int) else 1)

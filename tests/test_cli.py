@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -103,3 +105,20 @@ def test_hidden_cases_show_their_verdict_not_their_values(tmp_path):
     assert visible["status"] == "passed" and hidden["status"] == "failed"
     assert hidden["inputs"] == "" and hidden["worst"] == [] and hidden["output"] == ""
     assert "hidden case" in report["exercises"][0]["feedback"]
+
+
+def test_the_command_exits_at_once_yet_flushes_its_output_and_runs_atexit(tmp_path):
+    # `grader` skips tearing the interpreter down; what a piped stdout holds and atexit still happen
+    script = ("import atexit, sys\n"
+              "from grader.cli import run\n"
+              "atexit.register(lambda: print('atexit ran'))\n"
+              "print('x' * 100000, end='')\n"     # larger than the pipe's buffer in Python
+              "sys.argv = ['grader', 'check', sys.argv[1], '--format', 'json']\n"
+              "run()\n"
+              "print('never')\n")
+    done = subprocess.run([sys.executable, "-c", script, str(EXAMPLE)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert out.startswith("x" * 100000) and out.endswith("atexit ran\n") and "never" not in out
+    report = json.loads(out[100000:-len("atexit ran\n")])
+    assert report["score"] == report["max_score"]
