@@ -388,7 +388,7 @@ def test_fork_servers_boot_before_numpy_and_the_exercises_load(tmp_path):
         "boot = pool.SandboxPool.__init__\n"
         "def spy(self, *a, **k):\n"
         "    boot(self, *a, **k)\n"
-        "    print('heavy modules at boot:', sorted(m for m in ('numpy', 'yaml', 'grader.engine') if m in sys.modules))\n"
+        "    print('heavy modules at boot:', sorted(m for m in ('numpy', 'yaml', 'pluggy', 'grader.engine') if m in sys.modules))\n"
         "pool.SandboxPool.__init__ = spy\n"
         "from grader.cli import main\n"
         f"sys.exit(main(['batch', {str(tmp_path)!r}, '--exercise', 'sigmoid-derivative', '--jobs', '1',\n"
