@@ -76,6 +76,11 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
+def leftover_children(box) -> list[int]:
+    """The fork server's live children other than its spare (the next child, forked ahead)."""
+    return zombie_free([pid for pid in children_of(box.process.pid) if pid != box.spare_pid])
+
+
 def zombie_free(pids: list[int]) -> list[int]:
     """Those of `pids` that are really running (not zombies waiting to be reaped)."""
     alive = []

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from conftest import EXAMPLE, ROOT, grader_for, statuses
-from hostile_helpers import (CORRECT, DAEMON, FIND_SERVER_AND_GRADER, children_of, correct_with, namespaces,
+from hostile_helpers import (CORRECT, DAEMON, FIND_SERVER_AND_GRADER, correct_with, leftover_children, namespaces,
                              processes_of_uid, zombie_free)
 
 ONE = "sigmoid-derivative"
@@ -43,7 +43,7 @@ def grader_unharmed(box, plugins, bank, tmp_path):
     from grader.engine import grade_submission
     if box.slot is not None:
         assert zombie_free(processes_of_uid(box.slot.uid)) == [], "a student process survived"
-    assert zombie_free(children_of(box.process.pid)) == [], "the fork server has a leftover child"
+    assert leftover_children(box) == [], "the fork server has a leftover child"
     good = tmp_path / "good.py"
     good.write_text(CORRECT)
     report = grade_submission(good, [bank[ONE]], plugins, box)

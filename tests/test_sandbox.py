@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import grader_for, statuses
-from hostile_helpers import CORRECT, DAEMON, IS_ROOT_LINUX, correct_with, namespaces, processes_of_uid, zombie_free
+from hostile_helpers import (CORRECT, DAEMON, IS_ROOT_LINUX, correct_with, leftover_children, namespaces,
+                             processes_of_uid, zombie_free)
 
 from grader import transport
 from grader.sandbox.client import Sandbox, SandboxError
@@ -46,7 +47,7 @@ def test_verdicts_stay_right_with_protections_switched_off(switched_off, tmp_pat
         for key in switched_off:
             assert OPTIONAL[key] not in report.protections
             assert report.inactive_protections[OPTIONAL[key]] == "switched off"
-        assert zombie_free(_children(box.process.pid)) == []
+        assert leftover_children(box) == []
 
 
 def _children(pid: int) -> list[int]:
@@ -125,6 +126,57 @@ def test_every_descendant_is_gone_when_run_returns(sandbox, tmp_path, plugins, b
     report = grade_in(sandbox, tmp_path, plugins, bank, correct_with(inside=DAEMON))
     assert statuses(report) == {ONE: "passed"}
     assert zombie_free(processes_of_uid(sandbox.slot.uid)) == []
+
+
+# ---- the spare: the next child, forked ahead --------------------------------------------------------
+
+def _state_and_uid(pid: int) -> tuple[str, int]:
+    with open(f"/proc/{pid}/status") as status:
+        fields = dict(line.split(":", 1) for line in status.read().splitlines() if ":" in line)
+    return fields["State"].split()[0], int(fields["Uid"].split()[0])
+
+
+def test_the_next_child_is_forked_ahead_and_runs_the_next_submission(tmp_path, plugins, bank):
+    with Sandbox() as box:
+        grade_in(box, tmp_path, plugins, bank, CORRECT)
+        spare = box.spare_pid
+        assert spare in _children(box.process.pid)
+        # waiting, with the server's own uid: nothing of a student has reached it yet
+        assert _state_and_uid(spare) == ("S", os.getuid())
+        report = grade_in(box, tmp_path, plugins, bank, "import os\nprint(os.getpid())\n" + CORRECT)
+        assert statuses(report) == {ONE: "passed"}
+        assert report.output.splitlines()[0] == str(spare)
+        assert box.spare_pid not in (None, spare)
+
+
+def test_a_spare_killed_from_outside_is_replaced_by_a_plain_fork(tmp_path, plugins, bank):
+    import signal
+    import time
+    with Sandbox() as box:
+        grade_in(box, tmp_path, plugins, bank, CORRECT)
+        spare = box.spare_pid
+        os.kill(spare, signal.SIGKILL)
+        time.sleep(0.05)
+        report = grade_in(box, tmp_path, plugins, bank, "import os\nprint(os.getpid())\n" + CORRECT)
+        assert statuses(report) == {ONE: "passed"}
+        assert report.output.splitlines()[0] != str(spare)
+        assert box.process.poll() is None and box.spare_pid not in (None, spare)
+
+
+def test_the_spare_dies_with_its_server(tmp_path, plugins, bank):
+    import time
+    box = Sandbox()
+    try:
+        grade_in(box, tmp_path, plugins, bank, CORRECT)
+        spare = box.spare_pid
+        box.process.kill()
+        box.process.wait()
+        deadline = time.monotonic() + 5
+        while zombie_free([spare]) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert zombie_free([spare]) == []
+    finally:
+        box.close()
 
 
 # ---- trust-boundary invariants -------------------------------------------------------------------

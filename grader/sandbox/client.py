@@ -148,6 +148,7 @@ class Sandbox:
         self.reader = framing.FrameReader()
         self.inbox: list[dict] = []
         self._cleans_pending = 0             # "cleaned" answers still to come (see _finish)
+        self.spare_pid: int | None = None    # the child the server forked ahead (holds nothing yet)
         self.ready = False
         self.server_report: dict = {}
 
@@ -309,7 +310,7 @@ class Sandbox:
                 self.control.sendall(framing.pack({"op": "clean"}))
                 self._cleans_pending = 1
             while self._cleans_pending:
-                self._wait_for("cleaned", timeout=10.0)
+                self.spare_pid = self._wait_for("cleaned", timeout=10.0).get("spare")
                 self._cleans_pending -= 1
         except (OSError, SandboxError):
             self._cleans_pending = 0

@@ -85,6 +85,7 @@ class Zygote:
         self.children: dict[int, str] = {}       # pid -> its private working directory
         self.killed: set[int] = set()            # children the grader killed (no "exited" needed)
         self.dirty = False                       # a run may have left processes or files
+        self.spare: tuple[int, socket.socket] | None = None   # the next child, forked ahead
         self.harness, self.student_function = preloaded or _preload()
         gc.collect()
         gc.freeze()      # children's garbage collections then leave these pages shared (less copying)
@@ -119,6 +120,7 @@ class Zygote:
         control = self.control.fileno()
         poller.register(control, select.POLLIN)
         poller.register(self.wake_r, select.POLLIN)
+        self._fork_spare()
         try:
             while True:
                 for fd, _ in poller.poll():
@@ -128,6 +130,7 @@ class Zygote:
                     elif not self.on_control():
                         return
         finally:
+            self._drop_spare()
             for pid in list(self.children):
                 self.kill(pid)
             shutil.rmtree(self.sandbox_root, ignore_errors=True)
@@ -151,11 +154,9 @@ class Zygote:
             elif op == "kill":
                 self.kill(int(message["pid"]))
                 if message.get("clean"):         # the run is over: one message instead of two
-                    self.clean_up()
-                    self.send({"op": "cleaned"})
+                    self._cleaned()
             elif op == "clean":
-                self.clean_up()
-                self.send({"op": "cleaned"})
+                self._cleaned()
             elif op == "quit":
                 return False
         return True
@@ -168,6 +169,68 @@ class Zygote:
                                      else "no mount namespace")
         return {path: self.hidden[path] for path in paths if self.hidden[path]}
 
+    def _cleaned(self) -> None:
+        self.clean_up()
+        self.send({"op": "cleaned", "spare": self._fork_spare()})
+
+    def _fork_spare(self) -> int | None:
+        """Fork the next child now, while the grader is busy with the last one: the fork (about
+        1 ms, several on a busy machine) then lies off the path from a run request to a running
+        child. Only from a clean server (nothing of an earlier run exists, so nothing can reach
+        the spare), and the spare holds nothing: it waits for its job and descriptors on its own
+        socket, and dies with this server. Returns its pid (None: no spare)."""
+        if self.spare is not None or self.dirty:
+            return self.spare[0] if self.spare else None
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = linux.lean_fork()
+        if pid == 0:
+            self._wait_as_spare(ours, theirs)
+        theirs.close()
+        self.spare = (pid, ours)
+        return pid
+
+    def _wait_as_spare(self, ours: socket.socket, theirs: socket.socket) -> None:
+        try:
+            _signal.set_wakeup_fd(-1)
+            linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+            ours.close()
+            self.control.close()
+            data, fds, _, _ = socket.recv_fds(theirs, 1 << 20, 3)
+            theirs.close()
+            if data and len(fds) == 3:
+                self._become_child(json.loads(data), *fds)
+        finally:
+            os._exit(0)
+
+    def _take_spare(self, job: dict, fds: tuple[int, int, int]) -> int | None:
+        """Hand a run to the spare; None if there is none or it is gone (then fork as usual)."""
+        if self.spare is None:
+            return None
+        pid, channel = self.spare
+        self.spare = None
+        try:
+            socket.send_fds(channel, [json.dumps(job).encode()], list(fds))
+            return pid
+        except OSError:
+            self._kill_spare(pid)
+            return None
+        finally:
+            channel.close()
+
+    def _drop_spare(self) -> None:
+        if self.spare is not None:
+            pid, channel = self.spare
+            self.spare = None
+            channel.close()
+            self._kill_spare(pid)
+
+    def _kill_spare(self, pid: int) -> None:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+
     def start(self, job: dict, result_fd: int, output_fd: int, payload_fd: int) -> None:
         self.clean_up()                          # whatever an earlier run left is gone first
         not_hidden = self._hide([str(p) for p in job.get("hidden", [])])
@@ -175,9 +238,11 @@ class Zygote:
         if self.uid is not None:
             os.chown(workdir, self.uid, self.uid)
         job.update(workdir=workdir, uid=self.uid, server_pid=os.getpid(), uid_reason=self.uid_reason)
-        pid = linux.lean_fork()
-        if pid == 0:
-            self._become_child(job, result_fd, output_fd, payload_fd)
+        pid = self._take_spare(job, (result_fd, output_fd, payload_fd))
+        if pid is None:
+            pid = linux.lean_fork()
+            if pid == 0:
+                self._become_child(job, result_fd, output_fd, payload_fd)
         for fd in (result_fd, output_fd, payload_fd):
             os.close(fd)
         self.children[pid] = workdir
@@ -253,6 +318,9 @@ class Zygote:
             self.clean_up()                      # its descendants (even setsid ones) go with it
 
     def _on_reaped(self, pid: int, status: int) -> None:
+        if self.spare is not None and self.spare[0] == pid:     # killed from outside
+            self.spare[1].close()
+            self.spare = None
         workdir = self.children.pop(pid, None)
         if workdir is None:
             return                               # an orphaned descendant, re-parented to us
