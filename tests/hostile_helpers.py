@@ -76,9 +76,33 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
+def _status(pid: int) -> dict[str, str]:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return dict(line.split(":", 1) for line in status.read().splitlines() if ":" in line)
+    except OSError:
+        return {}
+
+
+def pristine_spare(box) -> int | None:
+    """The fork server's announced spare (its next child, forked ahead), once it waits: None if
+    there is none within 2 s. A spare is the server's child, asleep, with the server's uid."""
+    import time
+    server = box.process.pid
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        box._receive(0.02)              # the announcement follows the end of a run
+        spare, mine, theirs = box.spare_pid, _status(box.spare_pid or 0), _status(server)
+        if (spare in children_of(server) and mine.get("State", "").split()[:1] == ["S"]
+                and mine.get("Uid") == theirs.get("Uid") and int(mine.get("PPid", 0)) == server):
+            return spare
+    return None
+
+
 def leftover_children(box) -> list[int]:
-    """The fork server's live children other than its spare (the next child, forked ahead)."""
-    return zombie_free([pid for pid in children_of(box.process.pid) if pid != box.spare_pid])
+    """The fork server's live children other than its pristine spare."""
+    spare = pristine_spare(box)
+    return zombie_free([pid for pid in children_of(box.process.pid) if pid != spare])
 
 
 def zombie_free(pids: list[int]) -> list[int]:

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from conftest import grader_for, statuses
-from hostile_helpers import CORRECT, DAEMON, children_of, correct_with, leftover_children, namespaces
+from hostile_helpers import CORRECT, DAEMON, correct_with, leftover_children, namespaces, pristine_spare
 
 from grader.sandbox import client
 from grader.sandbox.client import ClonedServer, Sandbox
@@ -74,11 +74,12 @@ def test_every_server_holds_only_its_own_socket_lock_and_pipes(trio):
     pipes_of = {}
     for box in trio:
         pid = box.process.pid
+        pristine_spare(box)             # announced once its socket pair is closed on this side
         targets = {int(fd): os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
         sockets = [t for t in targets.values() if t.startswith("socket:")]
         locks = [t for t in targets.values() if t.endswith(".lock")]
         # its control socket, and the one its spare (the next child, forked ahead) waits on
-        assert len(sockets) == 1 + len(children_of(pid))
+        assert len(sockets) == 1 + (pristine_spare(box) is not None)
         assert locks == ([f"{os.path.dirname(locks[0])}/{box.slot.uid}.lock"] if box.slot else [])
         pipes = {t for t in targets.values() if t.startswith("pipe:")}
         assert targets[2].startswith("pipe:") and len(pipes) == 2      # its stderr, its wake-up pipe

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from conftest import grader_for, statuses
 from hostile_helpers import (CORRECT, DAEMON, IS_ROOT_LINUX, correct_with, leftover_children, namespaces,
-                             processes_of_uid, zombie_free)
+                             pristine_spare, processes_of_uid, zombie_free)
 
 from grader import transport
 from grader.sandbox.client import Sandbox, SandboxError
@@ -32,8 +32,8 @@ VERDICTS = {
 }
 
 
-def grade_in(box, tmp_path, plugins, bank, source: str):
-    return grader_for(tmp_path, plugins, bank, box, default_ids=(ONE,), timeout=1.0)(source)
+def grade_in(box, tmp_path, plugins, bank, source: str, **options):
+    return grader_for(tmp_path, plugins, bank, box, default_ids=(ONE,), timeout=1.0)(source, **options)
 
 
 @pytest.mark.slow
@@ -130,45 +130,72 @@ def test_every_descendant_is_gone_when_run_returns(sandbox, tmp_path, plugins, b
 
 # ---- the spare: the next child, forked ahead --------------------------------------------------------
 
-def _state_and_uid(pid: int) -> tuple[str, int]:
-    with open(f"/proc/{pid}/status") as status:
-        fields = dict(line.split(":", 1) for line in status.read().splitlines() if ":" in line)
-    return fields["State"].split()[0], int(fields["Uid"].split()[0])
+PRINTS_ITS_PID = "import os\nprint(os.getpid())\n" + CORRECT
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    return {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")
+            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")}
 
 
 def test_the_next_child_is_forked_ahead_and_runs_the_next_submission(tmp_path, plugins, bank):
     with Sandbox() as box:
         grade_in(box, tmp_path, plugins, bank, CORRECT)
-        spare = box.spare_pid
-        assert spare in _children(box.process.pid)
-        # waiting, with the server's own uid: nothing of a student has reached it yet
-        assert _state_and_uid(spare) == ("S", os.getuid())
-        report = grade_in(box, tmp_path, plugins, bank, "import os\nprint(os.getpid())\n" + CORRECT)
+        spare = pristine_spare(box)
+        assert spare is not None
+        report = grade_in(box, tmp_path, plugins, bank, PRINTS_ITS_PID)
         assert statuses(report) == {ONE: "passed"}
         assert report.output.splitlines()[0] == str(spare)
-        assert box.spare_pid not in (None, spare)
+        assert pristine_spare(box) not in (None, spare)
 
 
-def test_a_spare_killed_from_outside_is_replaced_by_a_plain_fork(tmp_path, plugins, bank):
+def test_the_spare_holds_no_socket_of_the_server_but_its_own(tmp_path, plugins, bank):
+    with Sandbox() as box:
+        grade_in(box, tmp_path, plugins, bank, CORRECT)
+        spare = pristine_spare(box)
+        theirs, ours = _socket_inodes(spare), _socket_inodes(box.process.pid)
+        assert len(theirs) == 1 and not theirs & ours     # the grader's control socket is not there
+
+
+@pytest.mark.parametrize("trouble", ["SIGKILL", "SIGSTOP"])
+def test_a_spare_killed_or_stopped_from_outside_is_replaced_by_a_plain_fork(trouble, tmp_path, plugins, bank):
     import signal
     import time
     with Sandbox() as box:
         grade_in(box, tmp_path, plugins, bank, CORRECT)
-        spare = box.spare_pid
-        os.kill(spare, signal.SIGKILL)
-        time.sleep(0.05)
-        report = grade_in(box, tmp_path, plugins, bank, "import os\nprint(os.getpid())\n" + CORRECT)
-        assert statuses(report) == {ONE: "passed"}
+        spare = pristine_spare(box)
+        os.kill(spare, getattr(signal, trouble))
+        while trouble == "SIGKILL" and zombie_free([spare]):
+            time.sleep(0.01)            # dead by the time the next run comes
+        report = grade_in(box, tmp_path, plugins, bank, PRINTS_ITS_PID)
+        assert statuses(report) == {ONE: "passed"}, report.exercises[0].feedback
         assert report.output.splitlines()[0] != str(spare)
-        assert box.process.poll() is None and box.spare_pid not in (None, spare)
+        assert box.process.poll() is None and pristine_spare(box) not in (None, spare)
+        assert zombie_free([spare]) == []
+
+
+def test_jobs_too_large_for_the_spare_fork_as_before(tmp_path, plugins, bank):
+    # the job names every hidden path: thousands of them do not fit the spare's one packet, and
+    # the server stops forking spares it could not use
+    many = [str(tmp_path / f"hidden-{i:05d}-{'x' * 20}") for i in range(3000)]
+    with Sandbox() as box:
+        grade_in(box, tmp_path, plugins, bank, CORRECT)
+        spare = pristine_spare(box)
+        for _ in range(2):
+            report = grade_in(box, tmp_path, plugins, bank, PRINTS_ITS_PID, hidden_paths=many)
+            assert statuses(report) == {ONE: "passed"} and report.output.splitlines()[0] != str(spare)
+            assert pristine_spare(box) is None and leftover_children(box) == []
+        assert zombie_free([spare]) == []
 
 
 def test_the_spare_dies_with_its_server(tmp_path, plugins, bank):
+    import signal
     import time
     box = Sandbox()
     try:
         grade_in(box, tmp_path, plugins, bank, CORRECT)
-        spare = box.spare_pid
+        spare = pristine_spare(box)
+        os.kill(spare, signal.SIGSTOP)      # it cannot notice its socket closing: only PDEATHSIG ends it
         box.process.kill()
         box.process.wait()
         deadline = time.monotonic() + 5

@@ -190,7 +190,11 @@ class Sandbox:
             return False
         if not data:
             return False
-        self.inbox += self.reader.feed(data)
+        for message in self.reader.feed(data):
+            if message.get("op") == "spare":    # news only: the server forked its next child
+                self.spare_pid = message.get("pid")
+            else:
+                self.inbox.append(message)
         return True
 
     def _wait_for(self, op: str, timeout: float = 60.0) -> dict:
@@ -310,7 +314,7 @@ class Sandbox:
                 self.control.sendall(framing.pack({"op": "clean"}))
                 self._cleans_pending = 1
             while self._cleans_pending:
-                self.spare_pid = self._wait_for("cleaned", timeout=10.0).get("spare")
+                self._wait_for("cleaned", timeout=10.0)
                 self._cleans_pending -= 1
         except (OSError, SandboxError):
             self._cleans_pending = 0
@@ -337,6 +341,7 @@ class Sandbox:
         """Ask the fork server for a child. The submission and its inputs (`payload`) travel in an
         anonymous file that only the child reads: the fork server, whose memory every later child
         inherits, never holds one student's code or a hidden case's inputs."""
+        self.spare_pid = None               # it becomes this run's child, if there is one
         payload_fd = _anonymous_file(payload)
         result_r, result_w = os.pipe()
         output_r, output_w = os.pipe()

@@ -37,6 +37,7 @@ PRELOAD = ("numpy", "numpy.linalg", "numpy.random", "numpy.fft", "math", "cmath"
            "heapq", "bisect", "array", "struct", "enum", "abc", "encodings.idna")
 
 
+SPARE_JOB_LIMIT = 64 * 1024    # bytes of job one packet to a spare may carry (the socket's buffer is larger)
 _CHILD_DEFAULT_SIGNALS = tuple(int(s) for s in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE))
 _SIG_DFL = int(signal.SIG_DFL)
 
@@ -86,6 +87,7 @@ class Zygote:
         self.killed: set[int] = set()            # children the grader killed (no "exited" needed)
         self.dirty = False                       # a run may have left processes or files
         self.spare: tuple[int, socket.socket] | None = None   # the next child, forked ahead
+        self.spares = sys.platform.startswith("linux")
         self.harness, self.student_function = preloaded or _preload()
         gc.collect()
         gc.freeze()      # children's garbage collections then leave these pages shared (less copying)
@@ -120,8 +122,8 @@ class Zygote:
         control = self.control.fileno()
         poller.register(control, select.POLLIN)
         poller.register(self.wake_r, select.POLLIN)
-        self._fork_spare()
         try:
+            self._fork_spare()
             while True:
                 for fd, _ in poller.poll():
                     if fd == self.wake_r:
@@ -171,23 +173,33 @@ class Zygote:
 
     def _cleaned(self) -> None:
         self.clean_up()
-        self.send({"op": "cleaned", "spare": self._fork_spare()})
+        self.send({"op": "cleaned"})
+        self._fork_spare()          # after the answer: the grader goes on meanwhile
 
-    def _fork_spare(self) -> int | None:
+    def _fork_spare(self) -> None:
         """Fork the next child now, while the grader is busy with the last one: the fork (about
         1 ms, several on a busy machine) then lies off the path from a run request to a running
         child. Only from a clean server (nothing of an earlier run exists, so nothing can reach
         the spare), and the spare holds nothing: it waits for its job and descriptors on its own
-        socket, and dies with this server. Returns its pid (None: no spare)."""
-        if self.spare is not None or self.dirty:
-            return self.spare[0] if self.spare else None
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        pid = linux.lean_fork()
+        socket, and dies with this server. Its pid is announced ({"op": "spare"}). Linux only
+        (sequenced-packet socket pairs, PDEATHSIG); where it fails, runs fork as they come."""
+        if self.spare is not None or self.dirty or not self.spares:
+            return
+        try:
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        except OSError:
+            return
+        try:
+            pid = linux.lean_fork()
+        except OSError:
+            ours.close()
+            theirs.close()
+            return
         if pid == 0:
             self._wait_as_spare(ours, theirs)
         theirs.close()
         self.spare = (pid, ours)
-        return pid
+        self.send({"op": "spare", "pid": pid})
 
     def _wait_as_spare(self, ours: socket.socket, theirs: socket.socket) -> None:
         try:
@@ -195,7 +207,7 @@ class Zygote:
             linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
             ours.close()
             self.control.close()
-            data, fds, _, _ = socket.recv_fds(theirs, 1 << 20, 3)
+            data, fds, _, _ = socket.recv_fds(theirs, 1 << 20, 3, socket.MSG_CMSG_CLOEXEC)
             theirs.close()
             if data and len(fds) == 3:
                 self._become_child(json.loads(data), *fds)
@@ -203,13 +215,21 @@ class Zygote:
             os._exit(0)
 
     def _take_spare(self, job: dict, fds: tuple[int, int, int]) -> int | None:
-        """Hand a run to the spare; None if there is none or it is gone (then fork as usual)."""
+        """Hand a run to the spare; None if there is none, it is gone or stopped, or the job is
+        too large for one packet (then fork as usual; a stopped spare would cost a timeout)."""
         if self.spare is None:
+            return None
+        message = json.dumps(job).encode()
+        if len(message) > SPARE_JOB_LIMIT:   # the runs of one grader are alike: no more spares
+            self.spares = False
+            self._drop_spare()
             return None
         pid, channel = self.spare
         self.spare = None
         try:
-            socket.send_fds(channel, [json.dumps(job).encode()], list(fds))
+            if not _waiting(pid):
+                raise OSError("the spare is not waiting")
+            socket.send_fds(channel, [message], list(fds))
             return pid
         except OSError:
             self._kill_spare(pid)
@@ -333,6 +353,19 @@ class Zygote:
             self.killed.discard(pid)
         else:
             self.send({"op": "exited", "pid": pid, "status": os.waitstatus_to_exitcode(status)})
+
+
+def _waiting(pid: int) -> bool:
+    """Is this process asleep (not stopped, traced or gone)?"""
+    try:
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            stat = os.read(fd, 4096)
+        finally:
+            os.close(fd)
+    except OSError:
+        return False
+    return stat.rsplit(b")", 1)[-1].split()[:1] in ([b"S"], [b"R"])
 
 
 def _remove_directory(path: str) -> None:
