@@ -4,18 +4,32 @@ from __future__ import annotations
 import re
 import socket
 import time
-import xml.etree.ElementTree as ET
+from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from grader import hookimpl
 from grader.results import ExerciseResult, SubmissionReport
 
+if TYPE_CHECKING:
+    import xml.etree.ElementTree as ET
+
 # XML 1.0 forbids most control characters even escaped; student output may contain anything
-_ILLEGAL_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+@lru_cache(maxsize=None)
+def _illegal_xml() -> re.Pattern:
+    # compiled on first use: every command loads this plugin, few write JUnit (14 ms here)
+    return re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _etree():
+    import xml.etree.ElementTree as ET
+    return ET
 
 
 def xml_text(text: str) -> str:
     """Text safe for an XML document: each forbidden character becomes a visible \\xNN."""
-    return _ILLEGAL_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return _illegal_xml().sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def _seconds(result: ExerciseResult) -> float:
@@ -40,12 +54,14 @@ def _student_output(result: ExerciseResult) -> str:
 
 
 def _properties(parent: ET.Element, values: dict[str, object]) -> None:
+    ET = _etree()
     properties = ET.SubElement(parent, "properties")
     for name, value in values.items():
         ET.SubElement(properties, "property", name=name, value=xml_text(str(value)))
 
 
 def build_testsuites(report: SubmissionReport, *, definition_line=None) -> ET.Element:
+    ET = _etree()
     """The <testsuites> tree; `definition_line(entry)` gives the student's `def` line, when known."""
     results = report.exercises
     failures = sum(r.status == "failed" for r in results)
@@ -89,6 +105,7 @@ class JunitFormat:
     def render(self, report: SubmissionReport) -> str:
         from grader.github import definition_line
         root = build_testsuites(report, definition_line=lambda entry: definition_line(report.submission, entry))
+        ET = _etree()
         ET.indent(root)
         return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
