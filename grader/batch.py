@@ -18,8 +18,8 @@ from grader.executor import Executor, ThreadExecutor
 from grader.gradebook import gradebook_csv, summarize
 from grader.journal import JOURNAL_VERSION, Journal, config_hash, student_key, write_atomic
 from grader.results import CheckResult, ExerciseResult, SubmissionReport
-from grader.roster import Student, discover_students  # noqa: F401  (re-exported)
-from grader.sandbox.pool import SandboxPool  # noqa: F401  (re-exported)
+from grader.roster import Student, discover_students
+from grader.sandbox.pool import SandboxPool, servers_for
 
 # ---- grading -------------------------------------------------------------------------------------
 
@@ -276,7 +276,7 @@ def run_batch(options: BatchOptions, plugins, *, progress_stream: TextIO = sys.s
     journaled = journal.load()
     own_pool = pool is None
     if own_pool:
-        pool = SandboxPool(min(options.jobs, max(1, len(students))))
+        pool = SandboxPool(servers_for(options.jobs, len(students)))
     executor = executor or ThreadExecutor(options.jobs)
     results: dict[str, Graded] = {}
     interrupted = False

@@ -33,7 +33,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from grader.roster import discover_students
-    from grader.sandbox.pool import SandboxPool
+    from grader.sandbox.pool import SandboxPool, servers_for
     if not args.directory.is_dir():
         raise UsageError(f"no such directory: {args.directory}")
     if args.jobs < 1:
@@ -45,8 +45,8 @@ def run(args) -> int:
         if output is not None and not output.parent.resolve().is_dir():
             raise UsageError(f"cannot write {output}: no directory {output.parent}")
     # the fork servers boot first, while this process imports numpy and loads the exercises; they
-    # never see a reference value (no more servers than students: each is an interpreter with numpy)
-    pool = SandboxPool(min(args.jobs, max(1, len(discover_students(args.directory, args.filename)))))
+    # never see a reference value
+    pool = SandboxPool(servers_for(args.jobs, len(discover_students(args.directory, args.filename))))
     try:
         from grader.batch import BatchOptions, run_batch
         from grader.gradebook import summary_text

@@ -128,12 +128,9 @@ class Sandbox:
 
     def _abandon(self) -> None:
         """Undo a Sandbox whose server may never have started (see `several`)."""
-        control, process = getattr(self, "control", None), getattr(self, "process", None)
-        if control is not None:
-            control.close()
-        if process is not None:
-            if process.stderr:
-                process.stderr.close()
+        process = getattr(self, "process", None)
+        if process is not None:         # attached (see _attach): control and process both set
+            self._close_channel()
             if isinstance(process, ClonedServer):
                 process.forget()
             else:
@@ -159,10 +156,14 @@ class Sandbox:
         self._discard_server()
         self._boot()
 
-    def _discard_server(self) -> None:
+    def _close_channel(self) -> None:
+        """Close this end of the control socket and the server's stderr (it ends on EOF)."""
         self.control.close()
         if self.process.stderr:
             self.process.stderr.close()
+
+    def _discard_server(self) -> None:
+        self._close_channel()
         self.process.wait()
         if self.slot:    # its children may have outlived it: kill everything the sandbox uid runs
             subprocess.run(["/bin/sh", "-c", "kill -9 -1"], user=self.slot.uid, group=self.slot.uid,
@@ -244,9 +245,7 @@ class Sandbox:
         except OSError:
             pass
         if not wait:
-            self.control.close()
-            if self.process.stderr:
-                self.process.stderr.close()
+            self._close_channel()
             if isinstance(self.process, ClonedServer):
                 self.process.forget()
             if self.slot:
@@ -469,11 +468,7 @@ class ClonedServer:
     def forget(self) -> None:
         """Stop watching (the clone is gone, or no longer ours to watch)."""
         with self._lock:
-            if self.returncode is None:
-                self.returncode = -1
-            if self.pidfd is not None:
-                os.close(self.pidfd)
-                self.pidfd = None
+            self._release()
 
     def _exited(self, timeout: float | None) -> bool:
         poller = select.poll()              # not select.select: pidfds may be numbered past 1023
@@ -481,10 +476,15 @@ class ClonedServer:
         return bool(poller.poll(None if timeout is None else max(0, int(timeout * 1000))))
 
     def _gone(self) -> None:
-        self.returncode = -1
         try:    # the grader is its parent only as PID 1 (orphans come to it): reap it then
             os.waitid(os.P_PIDFD, self.pidfd, os.WEXITED | os.WNOHANG)
         except (AttributeError, OSError):
             pass
-        os.close(self.pidfd)
-        self.pidfd = None
+        self._release()
+
+    def _release(self) -> None:
+        if self.returncode is None:
+            self.returncode = -1
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None

@@ -103,12 +103,8 @@ _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def _address_space_in_use() -> int:
-    try:     # os-level calls: a Python file object costs a fresh child ~50 copied pages
-        fd = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            return int(os.read(fd, 256).split()[0]) * _PAGE_SIZE
-        finally:
-            os.close(fd)
+    try:
+        return int(linux.read_file("/proc/self/statm").split()[0]) * _PAGE_SIZE
     except (OSError, ValueError, IndexError):
         return 0
 

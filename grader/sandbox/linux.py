@@ -53,6 +53,19 @@ def prctl(option: int, value: int) -> None:
           ctypes.c_ulong(0))
 
 
+def read_file(path: str) -> bytes:
+    """A small file (under /proc) read with plain os calls: in the fork server and a fresh child,
+    every page a Python file object would write is a page copied after the fork."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def set_not_dumpable() -> None:
     """Same-uid processes can no longer read this process's /proc/<pid>/environ, mem or attach to it."""
     prctl(PR_SET_DUMPABLE, 0)

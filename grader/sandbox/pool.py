@@ -5,6 +5,11 @@ import threading
 from typing import Callable
 
 
+def servers_for(jobs: int, students: int) -> int:
+    """No more fork servers than students: each is an interpreter holding numpy."""
+    return min(jobs, max(1, students))
+
+
 class SandboxPool:
     """One fork server per worker thread. The servers boot at once (in parallel with loading the
     exercises); a thread takes one on first use and gets a fresh one if student code killed it."""

@@ -23,15 +23,7 @@ def children() -> list[int]:
     found: list[int] = []
     try:
         for task in os.listdir("/proc/self/task"):
-            # os-level calls: after each fork every page the fork server writes is copied again
-            fd = os.open(f"/proc/self/task/{task}/children", os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                chunks = []
-                while chunk := os.read(fd, 65536):
-                    chunks.append(chunk)
-            finally:
-                os.close(fd)
-            found += [int(pid) for pid in b"".join(chunks).split()]
+            found += [int(pid) for pid in linux.read_file(f"/proc/self/task/{task}/children").split()]
     except OSError:
         return []
     return found

@@ -11,6 +11,7 @@ Protocol on the control socket (length-prefixed JSON, see grader.transport):
   parent -> {"op": "kill", "pid": N};  {"op": "quit"}
   parent -> {"op": "clean"}  (the run is over: kill and reap everything)  zygote -> {"op": "cleaned"}
   parent -> {"op": "kill", "pid": N, "clean": true}  (both at once)      zygote -> {"op": "cleaned"}
+  zygote -> {"op": "spare", "pid": N}  (news: the next child, forked ahead; see _fork_spare)
 """
 from __future__ import annotations
 
@@ -358,11 +359,7 @@ class Zygote:
 def _waiting(pid: int) -> bool:
     """Is this process asleep (not stopped, traced or gone)?"""
     try:
-        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            stat = os.read(fd, 4096)
-        finally:
-            os.close(fd)
+        stat = linux.read_file(f"/proc/{pid}/stat")
     except OSError:
         return False
     return stat.rsplit(b")", 1)[-1].split()[:1] in ([b"S"], [b"R"])
