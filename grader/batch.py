@@ -3,14 +3,16 @@ so a rerun resumes, and write the gradebook, the JSON reports and the summary.""
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import signal
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Iterator, TextIO
 
 from grader.engine import Prepared, Ran, prepare, run_submission, settle_submission
 from grader.exercise import Exercise
@@ -44,7 +46,7 @@ class BatchOptions:
 @dataclass
 class Graded:
     student: Student
-    report: SubmissionReport | None
+    report: SubmissionReport | None     # kept only for --html (the record holds the rest)
     record: dict                    # what the journal holds: student, key, report dict
     resumed: bool = False
     journaled: bool = True          # False for rows decided without running code
@@ -121,9 +123,10 @@ class Grader:
             report = problem_report(student.label, self.exercises, problem)
             return Graded(student, report, _record(student, key, report, True), journaled=False)
         # a grader-side failure is not the student's grade: keep it out of the journal so a rerun
-        # grades this student again
-        return Graded(student, report, _record(student, key, report, self.full_reports),
-                      journaled=not run.ran.outcome.sandbox_failed)
+        # grades this student again. The report object is kept only where it is rendered: a class
+        # holds hundreds of them, which the garbage collector would walk again and again
+        return Graded(student, report if self.options.html_path else None,
+                      _record(student, key, report, self.full_reports), journaled=not run.ran.outcome.sandbox_failed)
 
 
 def needs_full_reports(options: BatchOptions) -> bool:
@@ -262,6 +265,22 @@ class _StopOnSignal:
             signal.signal(signum, handler)
 
 
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """While the class is graded, the garbage collector leaves alone what lives for the whole
+    batch (modules, exercises, references: frozen) and runs its young collections less often
+    (a student's results are freed by reference counting; few cycles form). Restored after."""
+    thresholds, frozen_before = gc.get_threshold(), gc.get_freeze_count()
+    gc.freeze()
+    gc.set_threshold(max(thresholds[0], 20000), *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        if not frozen_before:       # unfreezing is all or nothing: a caller's own freeze stays
+            gc.unfreeze()
+
+
 # ---- the batch -----------------------------------------------------------------------------------
 
 def run_batch(options: BatchOptions, plugins, *, progress_stream: TextIO = sys.stderr,
@@ -305,7 +324,7 @@ def run_batch(options: BatchOptions, plugins, *, progress_stream: TextIO = sys.s
         resumed = sum(g.resumed for g in results.values())
         progress = Progress(len(todo), progress_stream)
         try:
-            with _StopOnSignal(executor) as stopper:
+            with _StopOnSignal(executor) as stopper, _fewer_collections():
                 for run in executor.map_unordered(grader, todo):
                     graded = grader.settle(run)
                     if graded.journaled:

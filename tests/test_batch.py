@@ -535,3 +535,42 @@ def test_a_plugin_failing_to_decide_is_reported_and_never_journaled(tmp_path):
     reason = summarize(result)["errors_or_timeouts"][0]["reason"]
     assert "could not decide this submission: RuntimeError: plugin bug" in reason
     assert Journal(tmp_path / "g.csv.journal").load() == {}     # the next run grades ana again
+
+
+class _GcRecordingExecutor(ThreadExecutor):
+    """Notes the garbage collector's settings while students are graded; can fail halfway."""
+
+    def __init__(self, jobs: int, fail: bool = False) -> None:
+        super().__init__(jobs)
+        self.fail, self.during = fail, None
+
+    def map_unordered(self, fn, items):
+        import gc
+        self.during = (gc.get_threshold(), gc.get_freeze_count())
+        for result in super().map_unordered(fn, items):
+            if self.fail:
+                raise RuntimeError("the engine broke halfway")
+            yield result
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_the_collector_is_tuned_only_while_the_class_is_graded(plugins, tmp_path, fail):
+    import gc
+    from grader.batch import SandboxPool
+    from grader.loader import load_exercises
+    (tmp_path / "class").mkdir()
+    for name in ("ana", "bo"):
+        (tmp_path / "class" / f"{name}.py").write_text(SOLUTION)
+    exercises = [e for e in load_exercises(None, plugins) if e.id in EXERCISES]
+    options = BatchOptions(directory=tmp_path / "class", exercises=exercises, out=tmp_path / "g.csv", jobs=1)
+    before = (gc.get_threshold(), gc.get_freeze_count())
+    executor = _GcRecordingExecutor(1, fail)
+    pool = SandboxPool(1, factory=_BrokenSandbox)
+    if fail:
+        with pytest.raises(RuntimeError, match="halfway"):
+            run_batch(options, plugins, pool=pool, executor=executor, progress_stream=open(os.devnull, "w"))
+    else:
+        run_batch(options, plugins, pool=pool, executor=executor, progress_stream=open(os.devnull, "w"))
+    threshold, frozen = executor.during
+    assert frozen > 0 and threshold[0] > before[0][0]      # the long-lived objects left alone
+    assert (gc.get_threshold(), gc.get_freeze_count()) == before
