@@ -23,6 +23,7 @@ class WrongStructure(AnswerError):
 
 _FLOAT64 = np.dtype(np.float64)
 _INF = float("inf")
+_LARGEST = np.finfo(np.float64).max
 
 
 def _looks_numeric(value: Any) -> bool:
@@ -81,7 +82,12 @@ class Comparison:
 
 
 def _index(flat_index: int, shape: tuple) -> list[int]:
-    return [int(i) for i in np.unravel_index(flat_index, shape)] if shape else []
+    """The position of a flat (C order) index in an array of `shape`, as np.unravel_index gives it."""
+    index = []
+    for side in reversed(shape):
+        flat_index, position = divmod(flat_index, side)
+        index.append(position)
+    return index[::-1]
 
 
 def tolerance_scale(expected: np.ndarray) -> float:
@@ -197,15 +203,19 @@ def compare_arrays(expected: np.ndarray, got: np.ndarray, tolerance: Tolerance, 
     if not mismatched:
         return Comparison(True, total=total, max_abs_error=max_abs, max_rel_error=max_rel)
     finite = np.isfinite(got)
-    if not finite.all():
+    all_finite = bool(finite.all())
+    if not all_finite:
         max_abs = max_rel = float("inf")
     # worst first: non-finite answers, then by how far past the tolerance they are
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):   # a subnormal tolerance: inf
         excess = np.where(finite, diff / allowed, np.inf).ravel()
-    order = np.argsort(-np.nan_to_num(excess, nan=np.inf), kind="stable")[:worst]
-    worst_list = [{"index": _index(int(i), expected.shape), "expected": float(expected.ravel()[i]),
-                   "got": float(got.ravel()[i])} for i in order if bad.ravel()[i]]
-    reason = "nonfinite" if not np.all(finite) else "values"
+    # the order of np.nan_to_num(excess, nan=inf): NaN (0/0) first, then inf as the largest float
+    key = np.where(excess != excess, np.inf, np.where(excess == np.inf, _LARGEST, excess))
+    order = np.argsort(-key, kind="stable")[:worst].tolist()
+    expected_flat, got_flat, bad_flat = expected.ravel(), got.ravel(), bad.ravel()
+    worst_list = [{"index": _index(i, expected.shape), "expected": float(expected_flat[i]),
+                   "got": float(got_flat[i])} for i in order if bad_flat[i]]
+    reason = "values" if all_finite else "nonfinite"
     what = "NaN or inf where the answer is finite" if reason == "nonfinite" else "values differ"
     message = (f"{what}: mismatched elements {mismatched} / {total} ({100.0 * mismatched / total:.1f}%)")
     return Comparison(False, reason, message, max_abs, max_rel, mismatched, total, worst_list)

@@ -50,6 +50,36 @@ def test_the_comparison_follows_the_rule_cached_or_not(data, tolerance):
         assert comparison.max_rel_error == pytest.approx(max_rel, rel=1e-12, nan_ok=True)
 
 
+def _worst_plainly(expected: np.ndarray, got: np.ndarray, tolerance: Tolerance, count: int = 3) -> list[dict]:
+    """The mismatched elements shown first, written plainly: non-finite answers, then by how many
+    times the allowed error they miss by (stable order), positions from np.unravel_index."""
+    with np.errstate(all="ignore"):
+        magnitude = np.abs(expected)
+        allowed = tolerance.rtol * magnitude + tolerance.atol * max(1.0, float(magnitude.max()))
+        diff = np.abs(got - expected)
+        bad = ~(diff <= allowed)
+        excess = np.where(np.isfinite(got), diff / allowed, np.inf).ravel()
+    order = np.argsort(-np.nan_to_num(excess, nan=np.inf), kind="stable")[:count]
+    return [{"index": [int(i) for i in np.unravel_index(int(k), expected.shape)],
+             "expected": float(expected.ravel()[k]), "got": float(got.ravel()[k])}
+            for k in order if bad.ravel()[k]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), tolerance=TOLERANCES)
+def test_the_worst_elements_shown_are_the_rules(data, tolerance):
+    shape = data.draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=5))
+    expected = data.draw(hnp.arrays(np.float64, shape, elements=st.floats(-1e3, 1e3) | st.just(0.0)))
+    got = data.draw(hnp.arrays(np.float64, shape, elements=FLOATS | st.floats(-1e3, 1e3)))
+    comparison = compare_arrays(expected, got, tolerance)
+    if comparison.passed:
+        return
+    shown = _worst_plainly(expected, got, tolerance)
+    assert [w["index"] for w in comparison.worst] == [w["index"] for w in shown]
+    np.testing.assert_array_equal([w["got"] for w in comparison.worst], [w["got"] for w in shown])
+    assert comparison.reason == ("values" if np.isfinite(got).all() else "nonfinite")
+
+
 def test_the_largest_errors_may_come_from_different_elements():
     expected = np.array([1000.0, 0.001, 5.0])
     expected.setflags(write=False)
