@@ -265,20 +265,46 @@ class _StopOnSignal:
             signal.signal(signum, handler)
 
 
-@contextmanager
-def _fewer_collections() -> Iterator[None]:
-    """While the class is graded, the garbage collector leaves alone what lives for the whole
-    batch (modules, exercises, references: frozen) and runs its young collections less often
-    (a student's results are freed by reference counting; few cycles form). Restored after."""
-    thresholds, frozen_before = gc.get_threshold(), gc.get_freeze_count()
-    gc.freeze()
-    gc.set_threshold(max(thresholds[0], 20000), *thresholds[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
-        if not frozen_before:       # unfreezing is all or nothing: a caller's own freeze stays
-            gc.unfreeze()
+class _QuietCollector:
+    """While a class is graded, the garbage collector leaves alone what lives for the whole batch
+    (modules, exercises, references: frozen) and runs its young collections less often (a
+    student's results are freed by reference counting; no cycles form per student). A full
+    collection otherwise held the interpreter lock for tens of milliseconds, stalling every worker.
+
+    Everything is restored when the last of overlapping batches ends. Unfreezing is all or
+    nothing, so where the caller had frozen objects itself nothing more is frozen; where it had
+    switched automatic collection off (threshold 0), it stays off."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._saved: tuple[tuple[int, ...], bool] | None = None
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            self._users += 1
+            if self._users == 1:
+                thresholds, freeze = gc.get_threshold(), not gc.get_freeze_count()
+                self._saved = (thresholds, freeze)
+                if freeze:
+                    gc.freeze()
+                if thresholds[0]:
+                    gc.set_threshold(max(thresholds[0], 20000), *thresholds[1:])
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._users -= 1
+                if self._users == 0 and self._saved is not None:
+                    thresholds, froze = self._saved
+                    self._saved = None
+                    gc.set_threshold(*thresholds)
+                    if froze:
+                        gc.unfreeze()
+
+
+_fewer_collections = _QuietCollector()
 
 
 # ---- the batch -----------------------------------------------------------------------------------

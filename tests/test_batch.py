@@ -553,9 +553,23 @@ class _GcRecordingExecutor(ThreadExecutor):
             yield result
 
 
-@pytest.mark.parametrize("fail", [False, True])
-def test_the_collector_is_tuned_only_while_the_class_is_graded(plugins, tmp_path, fail):
+def _collector_state() -> tuple:
     import gc
+    return gc.get_threshold(), gc.get_freeze_count()
+
+
+@pytest.fixture
+def collector_restored():
+    """Whatever a test does to the garbage collector is undone after it."""
+    import gc
+    thresholds, frozen = gc.get_threshold(), gc.get_freeze_count()
+    yield
+    gc.set_threshold(*thresholds)
+    if not frozen:
+        gc.unfreeze()
+
+
+def _grade_two(plugins, tmp_path, executor) -> None:
     from grader.batch import SandboxPool
     from grader.loader import load_exercises
     (tmp_path / "class").mkdir()
@@ -563,14 +577,47 @@ def test_the_collector_is_tuned_only_while_the_class_is_graded(plugins, tmp_path
         (tmp_path / "class" / f"{name}.py").write_text(SOLUTION)
     exercises = [e for e in load_exercises(None, plugins) if e.id in EXERCISES]
     options = BatchOptions(directory=tmp_path / "class", exercises=exercises, out=tmp_path / "g.csv", jobs=1)
-    before = (gc.get_threshold(), gc.get_freeze_count())
+    run_batch(options, plugins, pool=SandboxPool(1, factory=_BrokenSandbox), executor=executor,
+              progress_stream=open(os.devnull, "w"))
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_the_collector_is_tuned_only_while_the_class_is_graded(plugins, tmp_path, fail, collector_restored):
+    import gc
+    gc.unfreeze()
+    before = _collector_state()
     executor = _GcRecordingExecutor(1, fail)
-    pool = SandboxPool(1, factory=_BrokenSandbox)
     if fail:
         with pytest.raises(RuntimeError, match="halfway"):
-            run_batch(options, plugins, pool=pool, executor=executor, progress_stream=open(os.devnull, "w"))
+            _grade_two(plugins, tmp_path, executor)
     else:
-        run_batch(options, plugins, pool=pool, executor=executor, progress_stream=open(os.devnull, "w"))
+        _grade_two(plugins, tmp_path, executor)
     threshold, frozen = executor.during
     assert frozen > 0 and threshold[0] > before[0][0]      # the long-lived objects left alone
-    assert (gc.get_threshold(), gc.get_freeze_count()) == before
+    assert _collector_state() == before
+
+
+def test_a_callers_own_freeze_and_switched_off_collection_are_kept(plugins, tmp_path, collector_restored):
+    import gc
+    gc.freeze()                     # the caller's: unfreezing ours would undo theirs too
+    gc.set_threshold(0)             # automatic collection off
+    before = _collector_state()
+    executor = _GcRecordingExecutor(1)
+    _grade_two(plugins, tmp_path, executor)
+    # collection still off, and nothing more frozen (frozen objects that die leave the count)
+    assert executor.during[0] == before[0] and executor.during[1] <= before[1]
+    assert gc.get_threshold() == before[0] and 0 < gc.get_freeze_count() <= before[1]
+
+
+def test_overlapping_batches_restore_the_collector_when_the_last_ends(collector_restored):
+    import gc
+    from grader.batch import _fewer_collections
+    gc.unfreeze()
+    before = _collector_state()
+    first, second = _fewer_collections(), _fewer_collections()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)        # the other batch still grades: still tuned
+    assert gc.get_threshold()[0] > before[0][0] and gc.get_freeze_count() > 0
+    second.__exit__(None, None, None)
+    assert _collector_state() == before

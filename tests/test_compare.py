@@ -51,18 +51,22 @@ def test_the_comparison_follows_the_rule_cached_or_not(data, tolerance):
 
 
 def _worst_plainly(expected: np.ndarray, got: np.ndarray, tolerance: Tolerance, count: int = 3) -> list[dict]:
-    """The mismatched elements shown first, written plainly: non-finite answers, then by how many
-    times the allowed error they miss by (stable order), positions from np.unravel_index."""
+    """The mismatched elements shown first, written plainly: only mismatches, non-finite answers
+    first, then by how many times the allowed error they miss by, ties in index order."""
     with np.errstate(all="ignore"):
         magnitude = np.abs(expected)
         allowed = tolerance.rtol * magnitude + tolerance.atol * max(1.0, float(magnitude.max()))
         diff = np.abs(got - expected)
-        bad = ~(diff <= allowed)
-        excess = np.where(np.isfinite(got), diff / allowed, np.inf).ravel()
-    order = np.argsort(-np.nan_to_num(excess, nan=np.inf), kind="stable")[:count]
-    return [{"index": [int(i) for i in np.unravel_index(int(k), expected.shape)],
-             "expected": float(expected.ravel()[k]), "got": float(got.ravel()[k])}
-            for k in order if bad.ravel()[k]]
+    ranked = []
+    for position in np.ndindex(expected.shape):
+        if diff[position] <= allowed[position]:
+            continue
+        with np.errstate(all="ignore"):
+            excess = float(diff[position] / allowed[position]) if np.isfinite(got[position]) else np.inf
+        ranked.append((-excess, len(ranked), position))
+    ranked.sort(key=lambda item: (item[0], item[1]))
+    return [{"index": list(position), "expected": float(expected[position]), "got": float(got[position])}
+            for _, _, position in ranked[:count]]
 
 
 @settings(max_examples=300, deadline=None)
@@ -77,7 +81,15 @@ def test_the_worst_elements_shown_are_the_rules(data, tolerance):
     shown = _worst_plainly(expected, got, tolerance)
     assert [w["index"] for w in comparison.worst] == [w["index"] for w in shown]
     np.testing.assert_array_equal([w["got"] for w in comparison.worst], [w["got"] for w in shown])
+    np.testing.assert_array_equal([w["expected"] for w in comparison.worst], [w["expected"] for w in shown])
     assert comparison.reason == ("values" if np.isfinite(got).all() else "nonfinite")
+
+
+def test_a_mismatch_is_shown_even_beside_exact_zeros_with_no_absolute_tolerance():
+    # 0/0 for the exact zeros: they once took the shown places, and a failing case showed nothing
+    comparison = compare_arrays(np.array([0.0, 0.0, 0.0, 5.0]), np.array([0.0, 0.0, 0.0, 7.0]), Tolerance(1e-6, 0.0))
+    assert not comparison.passed and comparison.mismatched == 1
+    assert comparison.worst == [{"index": [3], "expected": 5.0, "got": 7.0}]
 
 
 def test_the_largest_errors_may_come_from_different_elements():
