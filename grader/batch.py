@@ -310,11 +310,14 @@ _fewer_collections = _QuietCollector()
 # ---- the batch -----------------------------------------------------------------------------------
 
 def run_batch(options: BatchOptions, plugins, *, progress_stream: TextIO = sys.stderr,
-              executor: Executor | None = None, pool: SandboxPool | None = None) -> BatchResult:
-    """Grade every student of `options.directory`; on Ctrl-C, return with `interrupted` set after
-    journaling every finished student and writing no output file."""
+              executor: Executor | None = None, pool: SandboxPool | None = None,
+              students: list[Student] | None = None) -> BatchResult:
+    """Grade every student of `options.directory` (`students`: as the caller already found them);
+    on Ctrl-C, return with `interrupted` set after journaling every finished student and writing
+    no output file."""
     started = time.monotonic()
-    students = discover_students(options.directory, options.filename)
+    if students is None:
+        students = discover_students(options.directory, options.filename)
     config = config_hash(options.exercises, seed=options.seed, timeout=options.timeout, memory=options.memory,
                          variants=options.variants, limits=options.limits)
     journal = Journal(options.journal_path or options.out.with_name(options.out.name + ".journal"))

@@ -13,16 +13,15 @@ from grader.results import ExerciseResult, SubmissionReport
 if TYPE_CHECKING:
     import xml.etree.ElementTree as ET
 
-# XML 1.0 forbids most control characters even escaped; student output may contain anything
-
-
 @lru_cache(maxsize=None)
 def _illegal_xml() -> re.Pattern:
-    # compiled on first use: every command loads this plugin, few write JUnit (14 ms here)
+    # XML 1.0 forbids most control characters even escaped; student output may contain anything.
+    # Compiled on first use: every command loads this plugin, few write JUnit (14 ms here)
     return re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def _etree():
+    """ElementTree, imported on first use (as the pattern above)."""
     import xml.etree.ElementTree as ET
     return ET
 
@@ -61,8 +60,8 @@ def _properties(parent: ET.Element, values: dict[str, object]) -> None:
 
 
 def build_testsuites(report: SubmissionReport, *, definition_line=None) -> ET.Element:
-    ET = _etree()
     """The <testsuites> tree; `definition_line(entry)` gives the student's `def` line, when known."""
+    ET = _etree()
     results = report.exercises
     failures = sum(r.status == "failed" for r in results)
     errors = sum(r.status in ("error", "timeout") for r in results)

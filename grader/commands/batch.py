@@ -46,7 +46,8 @@ def run(args) -> int:
             raise UsageError(f"cannot write {output}: no directory {output.parent}")
     # the fork servers boot first, while this process imports numpy and loads the exercises; they
     # never see a reference value
-    pool = SandboxPool(servers_for(args.jobs, len(discover_students(args.directory, args.filename))))
+    students = discover_students(args.directory, args.filename)
+    pool = SandboxPool(servers_for(args.jobs, len(students)))
     try:
         from grader.batch import BatchOptions, run_batch
         from grader.gradebook import summary_text
@@ -57,7 +58,7 @@ def run(args) -> int:
                                variants=args.variants, json_path=args.json, html_path=args.html,
                                journal_path=args.state / "journal.jsonl" if args.state else None,
                                title=args.directory.resolve().name)
-        result = run_batch(options, plugins, pool=pool)
+        result = run_batch(options, plugins, pool=pool, students=students)
     finally:
         pool.close(wait=False)      # about to exit: the servers end on their own, uids held till then
     if result.interrupted:
